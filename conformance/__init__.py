@@ -1,0 +1,1 @@
+"""The Service conformance suite: `pytest conformance/` against any cluster."""

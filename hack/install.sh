@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything lbctl's demo and tests need on a fresh Debian machine:
+# system packages (apt), the Python environment (.venv) and the pinned upstream
+# Kubernetes binaries (go build, cached under ~/.cache/lbctl by version).
+# Safe to run again: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(iproute2 iptables nftables conntrack procps psmisc haproxy iperf3 wrk ethtool)
+
+need_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+  echo "install: apt packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "install: Go is required to build Kubernetes" >&2; exit 1; }
+
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+  echo "install: Python environment (.venv)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+# Build (or find cached) the upstream binaries the tests and demo use.
+.venv/bin/python -m lbctl.cluster.build "$@"
