@@ -1,0 +1,1 @@
+"""Real upstream Kubernetes on one machine: binaries, PKI, control plane, nodes."""
