@@ -1,0 +1,117 @@
+"""Injectable monotonic time, so code that waits can be tested without sleeping.
+
+Everything in lbctl that measures or waits for time takes a `Clock` in its
+constructor. Production passes `RealClock`; tests pass `FakeClock` and move
+time forward by hand with `step`.
+
+Guarantees:
+
+* `now()` is monotonic seconds: it never goes backwards. Only differences
+  between two readings of the same clock mean anything.
+* `wait_until(cond, deadline)` is the one way a component blocks until a point
+  in its clock's time. The caller holds `cond`; the call releases it while
+  blocked, like `threading.Condition.wait`, and returns when `cond` is notified,
+  when the clock reaches `deadline` (never, if `deadline` is None), or
+  spuriously. Callers re-check their own state in a loop.
+* `FakeClock` never moves by itself. `step(seconds)` advances it and wakes
+  every thread blocked in its `wait_until`, so due work is released at once.
+  `FakeClock.sleep(seconds)` does not block: it advances the fake time by
+  `seconds` (exactly like `step`) and returns. A test therefore cannot hang on
+  a fake sleep; code that sleeps in a loop simply moves its own time forward.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Monotonic time and waiting on it."""
+
+    def now(self) -> float:
+        """Monotonic seconds; only differences between readings mean anything."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` of this clock's time pass."""
+        ...
+
+    def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
+        """Block on `cond` (held by the caller) until notified or `now() >= deadline`.
+
+        May return early; callers re-check what they wait for.
+        """
+        ...
+
+
+class RealClock:
+    """The process's monotonic clock (`time.monotonic`)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
+        if deadline is None:
+            cond.wait()
+            return
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            cond.wait(remaining)
+
+
+class FakeClock:
+    """A clock that moves only when told to; safe to use from several threads.
+
+    `sleep` advances the time instead of blocking (see the module docstring).
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self._now = start
+        # Conditions of threads currently blocked in wait_until (one entry per
+        # blocked thread, so the same condition may appear more than once).
+        self._waiting: list[threading.Condition] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def step(self, seconds: float) -> None:
+        """Advance the time by `seconds` and wake every thread in `wait_until`."""
+        if seconds < 0:
+            raise ValueError(f"a monotonic clock cannot step backwards ({seconds})")
+        with self._lock:
+            self._now += seconds
+            waiting = list(dict.fromkeys(self._waiting))
+        # Notify outside our own lock: a waiter holds its condition while it
+        # reads now(), so taking the condition under our lock could deadlock.
+        for cond in waiting:
+            with cond:
+                cond.notify_all()
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the time by `seconds` and return at once; never blocks."""
+        if seconds < 0:
+            raise ValueError(f"sleep length must be non-negative ({seconds})")
+        self.step(seconds)
+
+    def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
+        # Registration and the time check happen under one lock, and `step`
+        # updates the time and snapshots the waiters under the same lock: so
+        # either this call sees the new time, or `step` notifies `cond`. The
+        # notification cannot be lost because `step` needs `cond`, which the
+        # caller holds until `cond.wait()` releases it.
+        with self._lock:
+            if deadline is not None and self._now >= deadline:
+                return
+            self._waiting.append(cond)
+        try:
+            cond.wait()
+        finally:
+            with self._lock:
+                self._waiting.remove(cond)

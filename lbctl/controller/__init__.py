@@ -1,0 +1,1 @@
+"""The service controller: informers, work queue, reconcile, node sync, leader election, events."""

@@ -1,0 +1,173 @@
+"""Service + Nodes -> the desired LoadBalancer: one pure function, no I/O.
+
+This is where user input is judged. Every problem is collected (not just the
+first) and named by its field, so one Warning event tells the user all they
+must fix. Nothing here ever widens access beyond what was asked: a source
+range that cannot be applied exactly is an error, never dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lbctl.errors import InvalidServiceError, Problem
+from lbctl.model import (
+    KUBE_PROXY_HEALTH_PORT,
+    SOURCE_RANGES_ANNOTATION,
+    Backend,
+    FrontendPort,
+    HealthCheck,
+    IPNetwork,
+    LoadBalancer,
+    NodeInfo,
+    Protocol,
+    ServiceSpec,
+    TrafficPolicy,
+)
+
+
+@dataclass(frozen=True)
+class ClassPolicy:
+    """Which Services this controller instance serves."""
+
+    load_balancer_class: str
+    #: also serve LoadBalancer Services without a loadBalancerClass
+    default_class: bool = False
+
+    def serves(self, spec: ServiceSpec) -> bool:
+        if spec.type != "LoadBalancer":
+            return False
+        if spec.load_balancer_class is None:
+            return self.default_class
+        return spec.load_balancer_class == self.load_balancer_class
+
+
+def eligible_backends(nodes: Iterable[NodeInfo]) -> tuple[Backend, ...]:
+    """Nodes that may receive traffic, in name order (stable diffs)."""
+    return tuple(
+        Backend(name=n.name, address=n.internal_ip or "", zone=n.zone, provider_id=n.provider_id)
+        for n in sorted(nodes, key=lambda n: n.name)
+        if n.eligible
+    )
+
+
+def parse_source_ranges(spec: ServiceSpec) -> tuple[tuple[IPNetwork, ...], list[Problem]]:
+    """The Service's source ranges; the field wins over the deprecated annotation."""
+    if spec.source_ranges:
+        return _parse_ranges(spec.source_ranges, "spec.loadBalancerSourceRanges", spec)
+    raw = spec.source_ranges_annotation
+    if raw is None or not raw.strip():
+        return (), []
+    field = f"metadata.annotations[{SOURCE_RANGES_ANNOTATION}]"
+    items = [item.strip() for item in raw.split(",")]
+    return _parse_ranges(items, field, spec)
+
+
+def _parse_ranges(
+    items: Sequence[str], field: str, spec: ServiceSpec
+) -> tuple[tuple[IPNetwork, ...], list[Problem]]:
+    ranges: list[IPNetwork] = []
+    problems: list[Problem] = []
+    families = {4 if f == "IPv4" else 6 for f in spec.ip_families}
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]"
+        text = item.strip()
+        if not text:
+            problems.append(Problem(where, "empty item"))
+            continue
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            try:
+                masked = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                problems.append(Problem(where, f"{text!r} is not a CIDR"))
+                continue
+            problems.append(
+                Problem(where, f"{text!r} has host bits set; did you mean {masked} or a /32?")
+            )
+            continue
+        if network.version not in families:
+            problems.append(
+                Problem(
+                    where,
+                    f"{text} is IPv{network.version} but the Service is "
+                    f"{'/'.join(spec.ip_families)}: it cannot be enforced",
+                )
+            )
+            continue
+        ranges.append(network)
+    return tuple(sorted(set(ranges), key=lambda n: (n.version, n))), problems
+
+
+def desired_load_balancer(
+    spec: ServiceSpec,
+    nodes: Iterable[NodeInfo],
+    *,
+    supported_protocols: frozenset[Protocol] = frozenset({Protocol.TCP, Protocol.UDP}),
+) -> LoadBalancer:
+    """Build the LoadBalancer `spec` asks for, or raise InvalidServiceError."""
+    problems: list[Problem] = []
+    if not spec.ports:
+        problems.append(Problem("spec.ports", "a load balancer needs at least one port"))
+    frontends: list[FrontendPort] = []
+    for index, port in enumerate(spec.ports):
+        where = f"spec.ports[{index}]"
+        if port.protocol not in supported_protocols:
+            allowed = ", ".join(sorted(p.value for p in supported_protocols))
+            problems.append(
+                Problem(f"{where}.protocol", f"{port.protocol} is not supported (use {allowed})")
+            )
+        if port.node_port is None:
+            problems.append(
+                Problem(
+                    f"{where}.nodePort",
+                    "no node port allocated; this provider forwards to node ports, so "
+                    "spec.allocateLoadBalancerNodePorts must not be false",
+                )
+            )
+            continue
+        frontends.append(
+            FrontendPort(
+                protocol=port.protocol, port=port.port, node_port=port.node_port, name=port.name
+            )
+        )
+    ranges, range_problems = parse_source_ranges(spec)
+    problems += range_problems
+    if spec.load_balancer_ip is not None:
+        try:
+            ipaddress.ip_address(spec.load_balancer_ip)
+        except ValueError:
+            problems.append(
+                Problem("spec.loadBalancerIP", f"{spec.load_balancer_ip!r} is not an IP address")
+            )
+    health = _health_check(spec, problems)
+    if problems:
+        raise InvalidServiceError(problems)
+    return LoadBalancer(
+        key=spec.key,
+        uid=spec.uid,
+        ports=tuple(frontends),
+        backends=eligible_backends(nodes),
+        health_check=health,
+        requested_ip=spec.load_balancer_ip,
+        source_ranges=ranges,
+        traffic_policy=spec.external_traffic_policy,
+        session_affinity=spec.session_affinity,
+        affinity_timeout=spec.affinity_timeout,
+        ip_family=spec.ip_families[0] if spec.ip_families else "IPv4",
+        options=spec.annotations,
+    )
+
+
+def _health_check(spec: ServiceSpec, problems: list[Problem]) -> HealthCheck:
+    if spec.external_traffic_policy is TrafficPolicy.LOCAL:
+        if spec.health_check_node_port is None:
+            problems.append(
+                Problem("spec.healthCheckNodePort", "externalTrafficPolicy Local needs one")
+            )
+            return HealthCheck(port=0, per_service=True)
+        return HealthCheck(port=spec.health_check_node_port, per_service=True)
+    return HealthCheck(port=KUBE_PROXY_HEALTH_PORT)

@@ -1,0 +1,61 @@
+"""lbctl's error taxonomy: what failed, and what the controller should do next.
+
+Providers and the Kubernetes boundary translate library errors into these,
+chaining the original, so that no caller ever matches on message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LbctlError(Exception):
+    """Base of every error lbctl raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a Service, named by its field."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class InvalidServiceError(LbctlError):
+    """The Service asks for something we cannot or will not build.
+
+    Permanent until the user edits the Service: reported as a Warning event,
+    retried with the slowest backoff, and no provider resource is touched.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class TemporaryError(LbctlError):
+    """Worth retrying: a transient provider or API failure."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ThrottledError(TemporaryError):
+    """The provider asked us to slow down."""
+
+
+class NotFoundError(LbctlError):
+    """A resource that should exist does not."""
+
+
+class ConflictError(LbctlError):
+    """A resource exists that we did not expect, or changed under us."""
+
+
+class ProviderError(LbctlError):
+    """A provider failure that retrying the same request will not fix."""
