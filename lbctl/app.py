@@ -1,0 +1,180 @@
+"""What `lbctl run`, `lbctl plan` and `lbctl gc` do, given Settings.
+
+The only module that chooses a provider: providers are imported lazily, so a
+local-only install never loads the cloud SDKs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any, TextIO
+
+from kubernetes import client
+
+from lbctl.controller.leader import LeaderElector, LeaseSettings
+from lbctl.controller.service_controller import ControllerSettings, ServiceController
+from lbctl.desired import ClassPolicy, desired_load_balancer
+from lbctl.errors import InvalidServiceError
+from lbctl.kube.convert import node_from_api, service_from_api
+from lbctl.kube.gateway import load_api_client
+from lbctl.metrics import Metrics, MetricsServer
+from lbctl.model import OWNER_ANNOTATION, Ingress, ServiceKey
+from lbctl.providers.base import Provider
+from lbctl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_provider(settings: Settings, metrics: Metrics) -> Provider:
+    if settings.provider == "local":
+        from lbctl.providers.local import LocalProvider
+
+        return LocalProvider(settings.pools)
+    if settings.provider == "gce":
+        from lbctl.providers.gce import build_gce_provider
+
+        return build_gce_provider(settings, metrics)
+    from lbctl.providers.aws import build_aws_provider
+
+    return build_aws_provider(settings, metrics)
+
+
+def controller_settings(settings: Settings) -> ControllerSettings:
+    return ControllerSettings(
+        policy=ClassPolicy(settings.load_balancer_class, default_class=settings.default_class),
+        workers=settings.workers,
+        resync_period=settings.resync_period,
+    )
+
+
+def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
+    """Run the controller until SIGTERM/SIGINT (or `stop`); leader-elected if asked."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    api = load_api_client(settings.kubeconfig)
+    metrics = Metrics()
+    controller = ServiceController(
+        api, build_provider(settings, metrics), controller_settings(settings), metrics=metrics
+    )
+    lost = threading.Event()
+    server = MetricsServer(metrics, settings.metrics_addr, lambda: not lost.is_set()).start()
+    try:
+        if not settings.leader_elect:
+            controller.start()
+            stop.wait()
+            return 0
+        elector = _elector(
+            api, settings=settings, controller=controller, metrics=metrics, lost=lost, stop=stop
+        )
+        elector.start()
+        stop.wait()
+        elector.stop()
+        return 1 if lost.is_set() else 0
+    finally:
+        controller.stop()
+        server.stop()
+        api.close()
+
+
+def _elector(
+    api: client.ApiClient,
+    *,
+    settings: Settings,
+    controller: ServiceController,
+    metrics: Metrics,
+    lost: threading.Event,
+    stop: threading.Event,
+) -> LeaderElector:
+    def started() -> None:
+        metrics.leader.set(1)
+        controller.start()
+
+    def stopped() -> None:
+        metrics.leader.set(0)
+        if not stop.is_set():
+            # Leadership lost while we meant to lead: exit, as upstream does, so
+            # nothing this replica still has in flight races the new leader.
+            lost.set()
+            stop.set()
+
+    return LeaderElector(
+        api,
+        LeaseSettings(
+            namespace=settings.leader_elect_namespace,
+            name=settings.load_balancer_class.replace("/", "-").replace(".", "-"),
+            identity=settings.leader_elect_id,
+        ),
+        on_started_leading=started,
+        on_stopped_leading=stopped,
+    )
+
+
+def _snapshot(api: client.ApiClient) -> tuple[list[Any], list[Any]]:
+    core = client.CoreV1Api(api)
+    services = [service_from_api(s) for s in core.list_service_for_all_namespaces().items]
+    nodes = [node_from_api(n) for n in core.list_node().items]
+    return services, nodes
+
+
+def plan(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Print per Service what the provider would create, change or delete."""
+    api = load_api_client(settings.kubeconfig)
+    try:
+        provider = build_provider(settings, Metrics())
+        policy = ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
+        services, nodes = _snapshot(api)
+        published: dict[ServiceKey, tuple[Ingress, ...]] = {
+            s.key: s.ingress for s in services if policy.serves(s) and s.ingress
+        }
+        provider.restore(published)
+        changes = 0
+        for spec in sorted(services, key=lambda s: s.key):
+            if policy.serves(spec) and not spec.deleting:
+                try:
+                    lines = [str(c) for c in provider.plan(desired_load_balancer(spec, nodes))]
+                except InvalidServiceError as err:
+                    lines = [f"invalid: {err}"]
+            elif spec.annotation(OWNER_ANNOTATION) == settings.load_balancer_class:
+                lines = [str(c) for c in provider.plan_delete(spec.key, spec.uid)]
+            else:
+                continue
+            changes += len(lines)
+            print(f"{spec.key}: {'no changes' if not lines else ''}", file=out)
+            for line in lines:
+                print(f"  {line}", file=out)
+        print(f"{changes} change(s) planned; nothing was modified.", file=out)
+        return 0
+    finally:
+        api.close()
+
+
+def gc(settings: Settings, *, delete: bool, out: TextIO = sys.stdout) -> int:
+    """List (and with `delete`, remove) provider resources no Service claims."""
+    api = load_api_client(settings.kubeconfig)
+    try:
+        provider = build_provider(settings, Metrics())
+        services, _ = _snapshot(api)
+        live = {(s.key, s.uid) for s in services if s.type == "LoadBalancer" and not s.deleting}
+        live_keys = {key for key, _ in live}
+        orphans = [
+            r
+            for r in provider.list_owned()
+            if r.service is None
+            or (r.uid is not None and (r.service, r.uid) not in live)
+            or (r.uid is None and r.service not in live_keys)
+        ]
+        for resource in orphans:
+            owner = resource.service or "(no service)"
+            print(f"orphan {resource.kind} {resource.name} (owner {owner})", file=out)
+            if delete:
+                provider.delete_owned(resource)
+                print(f"  deleted {resource.kind} {resource.name}", file=out)
+        print(f"{len(orphans)} orphaned resource(s){' deleted' if delete else ''}.", file=out)
+        return 0
+    finally:
+        api.close()

@@ -1,0 +1,131 @@
+"""Translate raw Kubernetes API objects into lbctl's domain types, once.
+
+Accepts both the `kubernetes` client's model objects and plain dicts (as a
+watch event or a JSON body carries them), so the rest of lbctl never sees
+either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lbctl.model import (
+    EXCLUDE_LABEL,
+    SOURCE_RANGES_ANNOTATION,
+    TO_BE_DELETED_TAINT,
+    Ingress,
+    IPMode,
+    NodeInfo,
+    Protocol,
+    ServicePort,
+    ServiceSpec,
+    SessionAffinity,
+    TrafficPolicy,
+)
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """Return the API object as a camelCase dict (the wire form)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    from kubernetes.client import ApiClient
+
+    result: dict[str, Any] = ApiClient().sanitize_for_serialization(obj)
+    return result
+
+
+def _get(data: Mapping[str, Any] | None, *path: str) -> Any:
+    current: Any = data
+    for part in path:
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def service_from_api(obj: Any) -> ServiceSpec:
+    """Translate a v1 Service."""
+    data = as_dict(obj)
+    meta = data.get("metadata") or {}
+    spec = data.get("spec") or {}
+    annotations = meta.get("annotations") or {}
+    ports = tuple(
+        ServicePort(
+            name=p.get("name") or "",
+            protocol=_protocol(p.get("protocol")),
+            port=int(p["port"]),
+            node_port=p.get("nodePort"),
+        )
+        for p in spec.get("ports") or []
+    )
+    timeout = _get(spec, "sessionAffinityConfig", "clientIP", "timeoutSeconds")
+    ingress = tuple(
+        Ingress(
+            ip=item.get("ip"),
+            hostname=item.get("hostname"),
+            ip_mode=IPMode(item["ipMode"]) if item.get("ipMode") else None,
+        )
+        for item in _get(data, "status", "loadBalancer", "ingress") or []
+    )
+    return ServiceSpec(
+        namespace=meta.get("namespace") or "default",
+        name=meta["name"],
+        uid=meta.get("uid") or "",
+        type=spec.get("type") or "ClusterIP",
+        load_balancer_class=spec.get("loadBalancerClass"),
+        ports=ports,
+        load_balancer_ip=spec.get("loadBalancerIP") or None,
+        source_ranges=tuple(spec.get("loadBalancerSourceRanges") or ()),
+        source_ranges_annotation=annotations.get(SOURCE_RANGES_ANNOTATION),
+        external_traffic_policy=TrafficPolicy(spec.get("externalTrafficPolicy") or "Cluster"),
+        health_check_node_port=spec.get("healthCheckNodePort"),
+        session_affinity=SessionAffinity(spec.get("sessionAffinity") or "None"),
+        affinity_timeout=int(timeout) if timeout else 10800,
+        ip_families=tuple(spec.get("ipFamilies") or ("IPv4",)),
+        allocate_node_ports=spec.get("allocateLoadBalancerNodePorts") is not False,
+        annotations=tuple(sorted(annotations.items())),
+        finalizers=tuple(meta.get("finalizers") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
+        ingress=ingress,
+    )
+
+
+def _protocol(value: str | None) -> Protocol:
+    return Protocol(value or "TCP")
+
+
+def node_from_api(obj: Any) -> NodeInfo:
+    """Translate a v1 Node."""
+    data = as_dict(obj)
+    meta = data.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    addresses = _get(data, "status", "addresses") or []
+    internal = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None)
+    taints = _get(data, "spec", "taints") or []
+    return NodeInfo(
+        name=meta["name"],
+        internal_ip=internal,
+        zone=labels.get(ZONE_LABEL),
+        provider_id=_get(data, "spec", "providerID"),
+        excluded=EXCLUDE_LABEL in labels,
+        deleting=bool(meta.get("deletionTimestamp")),
+        to_be_deleted=any(t.get("key") == TO_BE_DELETED_TAINT for t in taints),
+    )
+
+
+def ingress_to_api(ingress: tuple[Ingress, ...]) -> list[dict[str, str]]:
+    """The status.loadBalancer.ingress list for a patch."""
+    items: list[dict[str, str]] = []
+    for entry in ingress:
+        item: dict[str, str] = {}
+        if entry.ip:
+            item["ip"] = entry.ip
+        if entry.hostname:
+            item["hostname"] = entry.hostname
+        if entry.ip_mode:
+            item["ipMode"] = entry.ip_mode.value
+        items.append(item)
+    return items

@@ -1,0 +1,107 @@
+"""The `local` provider: addresses from IP pools, traffic carried by nodeproxy.
+
+The provider's only resource is an address allocation. nodeproxy, running on
+the nodes, watches the same Services and serves each ingress IP it finds in
+its pools, so `ensure` is an allocation and `update_backends` has nothing to
+do: nodeproxy follows the Nodes itself.
+
+Allocations live in memory and are rebuilt from Service status by `restore`
+before the first `ensure`, so a controller restart never moves an IP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+
+from lbctl.errors import InvalidServiceError, Problem
+from lbctl.ipam import AllocationError, IPAllocator, IPFamily, Pool
+from lbctl.model import (
+    Action,
+    Change,
+    Ingress,
+    IPMode,
+    LoadBalancer,
+    OwnedResource,
+    ServiceKey,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "address"
+
+
+class LocalProvider:
+    """IP pools for bare clusters; the data plane is nodeproxy."""
+
+    name = "local"
+
+    def __init__(self, pools: Sequence[Pool], *, ip_mode: IPMode = IPMode.VIP) -> None:
+        self._allocator = IPAllocator(pools)
+        self._ip_mode = ip_mode
+        self._lock = threading.Lock()
+
+    @property
+    def pools(self) -> tuple[Pool, ...]:
+        return self._allocator.pools
+
+    def restore(self, published: Mapping[ServiceKey, tuple[Ingress, ...]]) -> list[ServiceKey]:
+        """Re-adopt the addresses Services already show; return keys that lost theirs."""
+        lost: list[ServiceKey] = []
+        with self._lock:
+            for key, ingress in sorted(published.items()):
+                for entry in ingress:
+                    if entry.ip and not self._allocator.restore(key, entry.ip):
+                        lost.append(key)
+        return lost
+
+    def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
+        family = IPFamily.IPV6 if lb.ip_family == "IPv6" else IPFamily.IPV4
+        with self._lock:
+            try:
+                address = self._allocator.allocate(lb.key, requested=lb.requested_ip, family=family)
+            except AllocationError as err:
+                raise InvalidServiceError([Problem(err.field, err.reason)]) from err
+        return (Ingress(ip=str(address), ip_mode=self._ip_mode),)
+
+    def update_backends(self, lbs: Sequence[LoadBalancer]) -> Mapping[ServiceKey, Exception]:
+        return {}
+
+    def delete(self, key: ServiceKey, uid: str) -> None:
+        with self._lock:
+            released = self._allocator.release(key)
+        if released is not None:
+            log.info("released %s", released, extra={"service": key, "provider": self.name})
+
+    def plan(self, lb: LoadBalancer) -> list[Change]:
+        with self._lock:
+            current = self._allocator.address_of(lb.key)
+            holder = self._allocator.holder(lb.requested_ip) if lb.requested_ip else None
+        if lb.requested_ip:
+            wanted = ipaddress.ip_address(lb.requested_ip)
+            if current == wanted:
+                return []
+            if holder not in (None, lb.key):
+                return [Change(Action.CREATE, KIND, lb.requested_ip, f"blocked: held by {holder}")]
+            return [Change(Action.CREATE, KIND, lb.requested_ip, "requested IP")]
+        if current is not None:
+            return []
+        return [Change(Action.CREATE, KIND, "(next free)", "from the pools")]
+
+    def plan_delete(self, key: ServiceKey, uid: str) -> list[Change]:
+        with self._lock:
+            current = self._allocator.address_of(key)
+        return [] if current is None else [Change(Action.DELETE, KIND, str(current))]
+
+    def list_owned(self) -> list[OwnedResource]:
+        with self._lock:
+            return [
+                OwnedResource(KIND, str(ip), ServiceKey(key))
+                for key, ip in sorted(self._allocator.in_use().items())
+            ]
+
+    def delete_owned(self, resource: OwnedResource) -> None:
+        if resource.service is not None:
+            self.delete(resource.service, resource.uid or "")
