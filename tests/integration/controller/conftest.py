@@ -139,6 +139,7 @@ def lb_service(
     source_ranges: Sequence[str] | None = None,
     annotations: dict[str, str] | None = None,
     policy: str | None = None,
+    allocate_node_ports: bool | None = None,
 ) -> client.V1Service:
     return client.V1Service(
         metadata=client.V1ObjectMeta(name=name, annotations=annotations),
@@ -148,6 +149,7 @@ def lb_service(
             load_balancer_ip=load_balancer_ip,
             load_balancer_source_ranges=list(source_ranges) if source_ranges else None,
             external_traffic_policy=policy,
+            allocate_load_balancer_node_ports=allocate_node_ports,
             selector={"app": name},
             ports=[
                 client.V1ServicePort(name=f"p{i}", port=port, protocol=proto, target_port=8080)
