@@ -17,6 +17,11 @@ import pytest
 from kubernetes import client, config
 
 from lbctl.cluster.controlplane import ControlPlane
+from tests import netguard
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    netguard.install()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Integration tests of the fakes themselves, driven through the real client libraries."""
