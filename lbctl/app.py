@@ -14,12 +14,12 @@ from typing import Any, TextIO
 
 from kubernetes import client
 
-from lbctl.controller.leader import LeaderElector, LeaseSettings
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
 from lbctl.desired import ClassPolicy, desired_load_balancer
 from lbctl.errors import InvalidServiceError
 from lbctl.kube.convert import node_from_api, service_from_api
-from lbctl.kube.gateway import load_api_client
+from lbctl.kube.gateway import KubeGateway, load_api_client
+from lbctl.kube.leader import LeaderElector, LeaseSettings
 from lbctl.metrics import Metrics, MetricsServer
 from lbctl.model import OWNER_ANNOTATION, Ingress, ServiceKey
 from lbctl.providers.base import Provider
@@ -59,7 +59,10 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
     api = load_api_client(settings.kubeconfig)
     metrics = Metrics()
     controller = ServiceController(
-        api, build_provider(settings, metrics), controller_settings(settings), metrics=metrics
+        KubeGateway(api),
+        build_provider(settings, metrics),
+        controller_settings(settings),
+        metrics=metrics,
     )
     lost = threading.Event()
     server = MetricsServer(metrics, settings.metrics_addr, lambda: not lost.is_set()).start()

@@ -17,6 +17,7 @@ from lbctl.cluster.controlplane import ControlPlane
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
 from lbctl.desired import ClassPolicy
 from lbctl.ipam import parse_pools
+from lbctl.kube.gateway import KubeGateway
 from lbctl.providers.local import LocalProvider
 from lbctl.settings import DEFAULT_CLASS, DEFAULT_POOL
 
@@ -32,7 +33,7 @@ def run_demo(*, keep: bool = False) -> int:
         _say(f"control plane ready in {time.monotonic() - started:.1f}s at {cp.url}")
         api = config.new_client_from_config(config_file=str(cp.kubeconfig))
         controller = ServiceController(
-            api,
+            KubeGateway(api),
             LocalProvider(parse_pools([DEFAULT_POOL])),
             ControllerSettings(policy=ClassPolicy(DEFAULT_CLASS, default_class=True)),
         ).start()

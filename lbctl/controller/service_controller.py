@@ -13,8 +13,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
-
 from lbctl.controller.nodesync import NodeSyncer
 from lbctl.controller.reconcile import Outcome, Reconciler
 from lbctl.controller.workqueue import ExponentialBackoff, WorkQueue
@@ -73,7 +71,7 @@ class ServiceController:
 
     def __init__(
         self,
-        api: client.ApiClient,
+        gateway: KubeGateway,
         provider: Provider,
         settings: ControllerSettings,
         *,
@@ -82,17 +80,15 @@ class ServiceController:
         self.provider = provider
         self.settings = settings
         self.metrics = metrics or Metrics()
-        core = client.CoreV1Api(api)
         self.queue: WorkQueue[str] = WorkQueue(
             rate_limiter=ExponentialBackoff(base=settings.backoff_base, cap=settings.backoff_cap),
             observer=self.metrics,
             name="services",
         )
-        gateway = KubeGateway(api)
         self.recorder = EventRecorder(gateway)
         self.services = Informer(
             "services",
-            core.list_service_for_all_namespaces,
+            gateway.list_services,
             _ServiceHandler(self.queue),
             resync_period=settings.resync_period,
         )
@@ -116,7 +112,7 @@ class ServiceController:
         )
         self.nodes = Informer(
             "nodes",
-            core.list_node,
+            gateway.list_nodes,
             _NodeHandler(self.node_syncer),
             resync_period=settings.resync_period,
         )

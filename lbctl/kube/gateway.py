@@ -88,6 +88,16 @@ class KubeGateway:
         self.component = component
         self._host = os.uname().nodename
 
+    # -- reads (for informers) ----------------------------------------------
+
+    def list_services(self, **kwargs: Any) -> Any:
+        """List or watch Services in all namespaces (kwargs as the client takes them)."""
+        return self.core.list_service_for_all_namespaces(**kwargs)
+
+    def list_nodes(self, **kwargs: Any) -> Any:
+        """List or watch Nodes (kwargs as the client takes them)."""
+        return self.core.list_node(**kwargs)
+
     # -- Services -----------------------------------------------------------
 
     def claim(self, key: ServiceKey, *, finalizer: str, annotation: tuple[str, str]) -> None:

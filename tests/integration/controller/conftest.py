@@ -19,6 +19,7 @@ from kubernetes import client
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
 from lbctl.desired import ClassPolicy
 from lbctl.ipam import parse_pools
+from lbctl.kube.gateway import KubeGateway
 from lbctl.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.providers.local import LocalProvider
 from tests.kubehelpers import wait_for
@@ -98,7 +99,7 @@ class ControllerHarness:
     ) -> ServiceController:
         provider = provider or RecordingProvider(LocalProvider(parse_pools(pools)))
         controller = ServiceController(
-            self.api,
+            KubeGateway(self.api),
             provider,
             ControllerSettings(
                 policy=ClassPolicy(self.lb_class, default_class=default_class),
