@@ -31,7 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lbctl.cluster.versions import ETCD_VERSION, KUBERNETES_VERSION, staging_version
+from lbctl.cluster.versions import (
+    CONTAINERD_VERSION,
+    COREDNS_VERSION,
+    ETCD_VERSION,
+    KUBERNETES_VERSION,
+    staging_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -268,25 +274,171 @@ def etcd_module(version: str = ETCD_VERSION) -> GoModule:
     )
 
 
-def ensure_control_plane_binaries() -> dict[str, Path]:
+def ensure_control_plane_binaries(
+    kubernetes_version: str = KUBERNETES_VERSION,
+) -> dict[str, Path]:
     """Build (or find in the cache) etcd, kube-apiserver and kube-controller-manager."""
     paths = ensure_binaries(etcd_module(), ["etcd"])
-    paths |= ensure_binaries(kubernetes_module(), ["kube-apiserver", "kube-controller-manager"])
+    paths |= ensure_binaries(
+        kubernetes_module(kubernetes_version), ["kube-apiserver", "kube-controller-manager"]
+    )
+    return paths
+
+
+# --- containerd -------------------------------------------------------------
+
+CONTAINERD_PACKAGES = {
+    "containerd": "github.com/containerd/containerd/v2/cmd/containerd",
+    "containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+    "ctr": "github.com/containerd/containerd/v2/cmd/ctr",
+}
+
+# Drop the snapshotters that need cgo or kernel features this cluster never
+# uses (it runs overlayfs), and build pure-Go static binaries like upstream's
+# static release.
+_CONTAINERD_TAGS = (
+    "no_btrfs",
+    "no_devmapper",
+    "no_zfs",
+    "urfave_cli_no_docs",
+    "osusergo",
+    "netgo",
+    "static_build",
+)
+
+_CONTAINERD_TOOLS = """//go:build tools
+
+package containerdbuild
+
+import (
+{imports})
+"""
+
+
+def containerd_module(version: str = CONTAINERD_VERSION) -> GoModule:
+    """Describe the module that builds containerd `version`, its runc shim and ctr."""
+    go_mod = (
+        "module lbctl.local/containerdbuild\n\ngo 1.26.6\n\n"
+        f"require github.com/containerd/containerd/v2 {version}\n"
+    )
+    imports = "".join(f'\t_ "{pkg}"\n' for pkg in CONTAINERD_PACKAGES.values())
+    version_pkg = "github.com/containerd/containerd/v2/version"
+    ldflags = " ".join(
+        [
+            GO_LDFLAGS,
+            f"-X {version_pkg}.Version={version}",
+            f"-X {version_pkg}.Package=github.com/containerd/containerd/v2",
+        ]
+    )
+    return GoModule(
+        name="containerd",
+        version=version,
+        packages=CONTAINERD_PACKAGES,
+        files={"go.mod": go_mod, "tools.go": _CONTAINERD_TOOLS.format(imports=imports)},
+        ldflags=ldflags,
+        tags=_CONTAINERD_TAGS,
+    )
+
+
+# --- CoreDNS ----------------------------------------------------------------
+
+#: The plugins the local cluster's Corefile uses, in CoreDNS's execution order.
+#: Nothing forwards anywhere: no upstream resolver is reachable from here.
+COREDNS_PLUGINS = ("log", "errors", "health", "ready", "loadbalance", "cache", "kubernetes")
+
+_COREDNS_MAIN = """package main
+
+import (
+\t"github.com/coredns/coredns/core/dnsserver"
+\t"github.com/coredns/coredns/coremain"
+{imports})
+
+func main() {{
+\tif err := dnsserver.SetDirectives([]string{{{directives}}}); err != nil {{
+\t\tpanic(err)
+\t}}
+\tcoremain.Run()
+}}
+"""
+
+
+def coredns_module(version: str = COREDNS_VERSION) -> GoModule:
+    """Describe a CoreDNS `version` that links only COREDNS_PLUGINS."""
+    go_mod = (
+        "module lbctl.local/corednsbuild\n\ngo 1.26.0\n\n"
+        f"require github.com/coredns/coredns {version}\n"
+    )
+    imports = "".join(
+        f'\t_ "github.com/coredns/coredns/plugin/{name}"\n' for name in COREDNS_PLUGINS
+    )
+    directives = ", ".join(f'"{name}"' for name in COREDNS_PLUGINS)
+    main_go = _COREDNS_MAIN.format(imports=imports, directives=directives)
+    return GoModule(
+        name="coredns",
+        version=version,
+        packages={"coredns": "lbctl.local/corednsbuild"},
+        files={"go.mod": go_mod, "main.go": main_go},
+    )
+
+
+#: Every binary the local multi-node cluster runs, by module.
+NODE_BINARIES = {
+    "kubernetes": ("kube-scheduler", "kubelet", "kube-proxy", "agnhost"),
+    "containerd": tuple(CONTAINERD_PACKAGES),
+    "coredns": ("coredns",),
+}
+
+
+def _module_for(name: str) -> str:
+    if name == "etcd":
+        return "etcd"
+    if name in CONTAINERD_PACKAGES:
+        return "containerd"
+    if name == "coredns":
+        return "coredns"
+    if name in KUBERNETES_PACKAGES:
+        return "kubernetes"
+    raise ValueError(f"no module builds a binary named {name!r}")
+
+
+def ensure_named(
+    names: Sequence[str], *, kubernetes_version: str = KUBERNETES_VERSION
+) -> dict[str, Path]:
+    """Build (or find in the cache) binaries by name, whatever module holds them."""
+    factories = {
+        "etcd": etcd_module,
+        "kubernetes": lambda: kubernetes_module(kubernetes_version),
+        "containerd": containerd_module,
+        "coredns": coredns_module,
+    }
+    by_module: dict[str, list[str]] = {}
+    for name in names:
+        by_module.setdefault(_module_for(name), []).append(name)
+    paths: dict[str, Path] = {}
+    for module_name, wanted in by_module.items():
+        paths |= ensure_binaries(factories[module_name](), wanted)
+    return paths
+
+
+def ensure_cluster_binaries(kubernetes_version: str = KUBERNETES_VERSION) -> dict[str, Path]:
+    """Build (or find in the cache) everything the local multi-node cluster runs."""
+    paths = ensure_control_plane_binaries(kubernetes_version)
+    paths |= ensure_named(
+        [n for names in NODE_BINARIES.values() for n in names],
+        kubernetes_version=kubernetes_version,
+    )
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lbctl.cluster.build [NAME ...]`: build binaries ahead of time."""
+    """`python -m lbctl.cluster.build [all | NAME ...]`: build binaries ahead of time."""
     names = list(argv if argv is not None else sys.argv[1:])
     if not names:
         ensure_control_plane_binaries()
-        return 0
-    etcd = [n for n in names if n == "etcd"]
-    kube = [n for n in names if n != "etcd"]
-    if etcd:
-        ensure_binaries(etcd_module(), etcd)
-    if kube:
-        ensure_binaries(kubernetes_module(), kube)
+    elif names == ["all"]:
+        ensure_cluster_binaries()
+    else:
+        ensure_named(names)
     return 0
 
 

@@ -32,8 +32,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from lbctl.cluster import pki
-from lbctl.cluster.build import ensure_control_plane_binaries
+from lbctl.cluster.build import ensure_control_plane_binaries, ensure_named
 from lbctl.cluster.processes import Supervised
+from lbctl.cluster.versions import KUBERNETES_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 APISERVER_PORT = 6443
 CONTROLLER_MANAGER_PORT = 10257
+SCHEDULER_PORT = 10259
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ class ControlPlaneSettings:
     #: where state goes; None is a fresh temporary directory removed on stop
     workdir: Path | None = None
     extra_apiserver_flags: tuple[str, ...] = field(default=())
+    #: also run kube-scheduler (the local multi-node cluster needs it)
+    scheduler: bool = False
+    #: processes outlive this Python process (`lbctl cluster up` exits while
+    #: the cluster runs); stopping is then the caller's job, by pid
+    detached: bool = False
+    #: Kubernetes release to run (built from its module on first use)
+    kubernetes_version: str = KUBERNETES_VERSION
 
 
 def _ports_free(address: str, ports: tuple[int, ...]) -> bool:
@@ -105,13 +114,19 @@ class ControlPlane:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> Self:
-        atexit.register(self.stop)
+        if not self.settings.detached:
+            atexit.register(self.stop)
         try:
-            binaries = ensure_control_plane_binaries()
+            version = self.settings.kubernetes_version
+            binaries = ensure_control_plane_binaries(version)
+            if self.settings.scheduler:
+                binaries |= ensure_named(["kube-scheduler"], kubernetes_version=version)
             self._write_pki()
             self._start_etcd(binaries["etcd"])
             self._start_apiserver(binaries["kube-apiserver"])
             self._start_controller_manager(binaries["kube-controller-manager"])
+            if self.settings.scheduler:
+                self._start_scheduler(binaries["kube-scheduler"])
         except BaseException:
             self.stop()
             raise
@@ -182,10 +197,21 @@ class ControlPlane:
             client=kcm,
             user="system:kube-controller-manager",
         )
+        if self.settings.scheduler:
+            scheduler = self._ca.issue("scheduler", common_name="system:kube-scheduler")
+            pki.write_kubeconfig(
+                self.workdir / "scheduler.kubeconfig",
+                server=self.url,
+                ca=self._ca.pair.cert,
+                client=scheduler,
+                user="system:kube-scheduler",
+            )
         pki.service_account_keys(self.pki_dir)
 
     def _spawn(self, name: str, argv: list[str]) -> Supervised:
-        proc = Supervised(name, argv, log_dir=self.workdir / "logs").start()
+        proc = Supervised(
+            name, argv, log_dir=self.workdir / "logs", die_with_parent=not self.settings.detached
+        ).start()
         self.processes.append(proc)
         return proc
 
@@ -276,6 +302,27 @@ class ControlPlane:
             lambda: _http_ok(
                 f"https://{self.address}:{CONTROLLER_MANAGER_PORT}/healthz", verify=False
             ),
+            timeout=self.settings.ready_timeout,
+        )
+
+    def _start_scheduler(self, binary: Path) -> None:
+        kubeconfig = self.workdir / "scheduler.kubeconfig"
+        scheduler = self._spawn(
+            "kube-scheduler",
+            [
+                str(binary),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                f"--bind-address={self.address}",
+                f"--secure-port={SCHEDULER_PORT}",
+                f"--cert-dir={self.workdir / 'scheduler-certs'}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
+        scheduler.wait_ready(
+            lambda: _http_ok(f"https://{self.address}:{SCHEDULER_PORT}/healthz", verify=False),
             timeout=self.settings.ready_timeout,
         )
 

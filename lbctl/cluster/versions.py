@@ -16,6 +16,22 @@ KUBERNETES_VERSION: Final = "v1.37.2"
 #: v1.37 is built against the etcd v3.7 client.
 ETCD_VERSION: Final = "v3.7.3"
 
+#: containerd release built from the github.com/containerd/containerd/v2 Go
+#: module. Kubernetes v1.37's kubelet needs containerd 2.x (Debian's 1.6.20 is
+#: far below the supported floor); runc stays Debian's.
+CONTAINERD_VERSION: Final = "v2.4.2"
+
+#: CoreDNS release built from the github.com/coredns/coredns Go module with a
+#: generated main that links only the plugins the local cluster uses.
+COREDNS_VERSION: Final = "v1.15.0"
+
+#: Image tags the pinned release's e2e tests expect
+#: (test/utils/image/manifest.go and cmd/kubeadm's PauseVersion).
+AGNHOST_IMAGE: Final = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
+BUSYBOX_IMAGE: Final = "registry.k8s.io/e2e-test-images/busybox:1.37.0-2"
+PAUSE_IMAGE: Final = "registry.k8s.io/pause:3.10.2"
+COREDNS_IMAGE: Final = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
+
 
 def staging_version(kubernetes_version: str) -> str:
     """Return the published version of the k8s.io staging modules for a release.
