@@ -31,4 +31,4 @@ if [[ ! -f $stamp ]]; then
 fi
 
 # Build (or find cached) the upstream binaries the tests and demo use.
-.venv/bin/python -m lbctl.cluster.build "$@"
+.venv/bin/python -m lbctl.cluster.build all

@@ -54,9 +54,10 @@ def call(what: str, func: Callable[[], T]) -> T:
     """
     try:
         result = func()
-        if hasattr(result, "release_conn"):  # a raw response: return it to the pool
-            result.drain_conn()
-            result.release_conn()
+        raw: Any = result
+        if hasattr(raw, "release_conn"):  # a raw response: return it to the pool
+            raw.drain_conn()
+            raw.release_conn()
         return result
     except ApiException as err:
         if err.status == 404:
