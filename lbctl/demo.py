@@ -1,25 +1,33 @@
 """`lbctl demo`: the main job end to end on the embedded default.
 
-Starts real Kubernetes, runs the controller with the local provider, creates
-a sample LoadBalancer Service and shows what it got. Everything it started
-is stopped again unless `--keep` is given.
+Brings up the local multi-node cluster, runs lbctl (local provider) and
+nodeproxy on it, deploys a sample Deployment behind a LoadBalancer Service,
+and sends HTTP requests from this machine's root namespace (the "outside
+world") to the Service's ingress IP. Everything it started is stopped again
+unless `--keep` is given.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import threading
 import time
+import urllib.request
+from collections import Counter
 
-from kubernetes import client, config
+from kubernetes import client
 
-from lbctl.cluster.controlplane import ControlPlane
-from lbctl.controller.service_controller import ControllerSettings, ServiceController
-from lbctl.desired import ClassPolicy
-from lbctl.ipam import parse_pools
-from lbctl.kube.gateway import KubeGateway
-from lbctl.providers.local import LocalProvider
-from lbctl.settings import DEFAULT_CLASS, DEFAULT_POOL
+from lbctl.cluster.cluster import LocalCluster
+from lbctl.cluster.versions import AGNHOST_IMAGE
+from lbctl.embedded import LoadBalancing
+from lbctl.settings import DEFAULT_POOL
+
+NAMESPACE = "default"
+NAME = "hello"
+REQUESTS = 20
+#: the only addresses the demo may send traffic to (DESIGN.md address plan)
+LOCAL_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
 
 def _say(message: str) -> None:
@@ -28,54 +36,98 @@ def _say(message: str) -> None:
 
 def run_demo(*, keep: bool = False) -> int:
     started = time.monotonic()
-    _say("starting etcd, kube-apiserver and kube-controller-manager (built on first use)")
-    with ControlPlane() as cp:
-        _say(f"control plane ready in {time.monotonic() - started:.1f}s at {cp.url}")
-        api = config.new_client_from_config(config_file=str(cp.kubeconfig))
-        controller = ServiceController(
-            KubeGateway(api),
-            LocalProvider(parse_pools([DEFAULT_POOL])),
-            ControllerSettings(policy=ClassPolicy(DEFAULT_CLASS, default_class=True)),
-        ).start()
-        try:
-            _say(f"lbctl controller running (provider local, pool {DEFAULT_POOL})")
-            core = client.CoreV1Api(api)
-            core.create_namespaced_service(
-                "default",
-                client.V1Service(
-                    metadata=client.V1ObjectMeta(name="hello"),
-                    spec=client.V1ServiceSpec(
-                        type="LoadBalancer",
-                        selector={"app": "hello"},
-                        ports=[client.V1ServicePort(port=80, target_port=8080)],
-                    ),
-                ),
-            )
-            _say("created Service default/hello (type LoadBalancer)")
-            ip = _wait_ingress(core, "default", "hello", timeout=30)
-            svc = core.read_namespaced_service("hello", "default")
-            _say(
-                f"default/hello got ingress {ip} "
-                f"(port 80 -> nodePort {svc.spec.ports[0].node_port}) "
-                f"in {time.monotonic() - started:.1f}s from start"
-            )
-            if keep:
-                _say(f"kubeconfig: {cp.kubeconfig}; press Ctrl-C to stop")
-                threading.Event().wait()
-        finally:
-            controller.stop()
-            api.close()
-    _say("stopped everything")
+    _say("bringing up the local cluster (the first run builds Kubernetes; later runs reuse it)")
+    cluster = LocalCluster(workers=2)
+    cluster.up()
+    try:
+        _say(f"cluster ready in {time.monotonic() - started:.0f}s; kubeconfig {cluster.kubeconfig}")
+        nodes = [n.spec.name for n in cluster.nodes]
+        with LoadBalancing(cluster.kubeconfig, nodes, log_dir=cluster.directory / "lb-logs"):
+            _say(f"lbctl (local provider, pool {DEFAULT_POOL}) and nodeproxy on {len(nodes)} nodes")
+            api = cluster.api_client()
+            try:
+                ip = _deploy(api)
+                _say(f"{NAMESPACE}/{NAME} got ingress {ip}")
+                answers = _requests(ip)
+                _say(
+                    f"{REQUESTS} requests to http://{ip}/hostname, answered by: "
+                    + ", ".join(f"{pod} x{count}" for pod, count in sorted(answers.items()))
+                )
+                _say(f"done in {time.monotonic() - started:.0f}s")
+                if keep:
+                    _say(f"kubeconfig: {cluster.kubeconfig}; press Ctrl-C to stop")
+                    threading.Event().wait()
+            finally:
+                api.close()
+    finally:
+        cluster.down()
+        _say("stopped everything")
     return 0
 
 
-def _wait_ingress(core: client.CoreV1Api, namespace: str, name: str, *, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
+def _deploy(api: client.ApiClient) -> str:
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    labels = {"app": NAME}
+    apps.create_namespaced_deployment(
+        NAMESPACE,
+        client.V1Deployment(
+            metadata=client.V1ObjectMeta(name=NAME),
+            spec=client.V1DeploymentSpec(
+                replicas=3,
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(
+                        containers=[
+                            client.V1Container(
+                                name="netexec",
+                                image=AGNHOST_IMAGE,
+                                image_pull_policy="IfNotPresent",
+                                args=["netexec", "--http-port=8080"],
+                                ports=[client.V1ContainerPort(container_port=8080)],
+                            )
+                        ]
+                    ),
+                ),
+            ),
+        ),
+    )
+    core.create_namespaced_service(
+        NAMESPACE,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name=NAME),
+            spec=client.V1ServiceSpec(
+                type="LoadBalancer",
+                selector=labels,
+                ports=[client.V1ServicePort(port=80, target_port=8080)],
+            ),
+        ),
+    )
+    _say(f"created Deployment and LoadBalancer Service {NAMESPACE}/{NAME}")
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        svc = core.read_namespaced_service(name, namespace)
+        svc = core.read_namespaced_service(NAME, NAMESPACE)
         ingress = svc.status.load_balancer and svc.status.load_balancer.ingress
-        if ingress:
+        ready = apps.read_namespaced_deployment(NAME, NAMESPACE).status.ready_replicas or 0
+        if ingress and ready == 3:
             return str(ingress[0].ip)
-        time.sleep(0.2)
-    print(f"demo: {namespace}/{name} got no ingress within {timeout:.0f}s", file=sys.stderr)
-    raise SystemExit(1)
+        time.sleep(0.5)
+    raise SystemExit("demo: the Service got no ingress (or pods not ready) within 120s")
+
+
+def _requests(ip: str) -> Counter[str]:
+    if ipaddress.ip_address(ip) not in LOCAL_RANGE:
+        raise SystemExit(f"demo: refusing to send traffic to {ip}: outside {LOCAL_RANGE}")
+    answers: Counter[str] = Counter()
+    deadline = time.monotonic() + 60
+    while sum(answers.values()) < REQUESTS:
+        try:
+            with urllib.request.urlopen(f"http://{ip}/hostname", timeout=2) as response:
+                answers[response.read().decode().strip()] += 1
+        except OSError as err:
+            if time.monotonic() > deadline:
+                print(f"demo: request to {ip} failed: {err}", file=sys.stderr)
+                raise SystemExit(1) from err
+            time.sleep(0.5)
+    return answers
