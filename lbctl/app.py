@@ -65,7 +65,7 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
         metrics=metrics,
     )
     lost = threading.Event()
-    server = MetricsServer(metrics, settings.metrics_addr, lambda: not lost.is_set()).start()
+    server = MetricsServer(metrics.render, settings.metrics_addr, lambda: not lost.is_set()).start()
     try:
         if not settings.leader_elect:
             controller.start()

@@ -70,11 +70,16 @@ class Metrics:
 
 
 class MetricsServer:
-    """Serves /metrics and /healthz on one address; stop() joins its thread."""
+    """Serves /metrics and /healthz on one address; stop() joins its thread.
 
-    def __init__(self, metrics: Metrics, address: str, healthy: Callable[[], bool]) -> None:
+    Shared by lbctl and nodeproxy: `render` produces the exposition text.
+    """
+
+    def __init__(
+        self, render: Callable[[], bytes], address: str, healthy: Callable[[], bool]
+    ) -> None:
         host, _, port = address.rpartition(":")
-        handler = _handler(metrics, healthy)
+        handler = _handler(render, healthy)
         self._server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-server", daemon=True
@@ -94,11 +99,13 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _handler(metrics: Metrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    render: Callable[[], bytes], healthy: Callable[[], bool]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
-                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+                self._reply(200, render(), CONTENT_TYPE_LATEST)
             elif self.path in ("/healthz", "/livez", "/readyz"):
                 ok = healthy()
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")

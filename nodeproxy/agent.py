@@ -23,13 +23,14 @@ from kubernetes import client
 from lbctl.ipam import Pool
 from lbctl.kube.convert import node_from_api, service_from_api
 from lbctl.kube.informer import Informer, Obj
+from lbctl.metrics import MetricsServer
 from nodeproxy.addresses import Addresses
 from nodeproxy.announce import Announcer, MembershipSettings
 from nodeproxy.config import DataplaneConfig
 from nodeproxy.dataplane import Dataplane, interface_mac
 from nodeproxy.engine import Engine
 from nodeproxy.health import HealthSettings
-from nodeproxy.metrics import Metrics, MetricsServer
+from nodeproxy.metrics import Metrics
 from nodeproxy.nft import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Agent:
     def start(self) -> Agent:
         if self.settings.metrics_addr:
             self._server = MetricsServer(
-                self.metrics, self.settings.metrics_addr, self.healthy
+                self.metrics.render, self.settings.metrics_addr, self.healthy
             ).start()
         self.engine.start()
         self.services.start()
