@@ -66,6 +66,7 @@ def cni_template() -> str:
 
     No masquerade: pod IPs are routed between nodes and to the root namespace,
     so every hop sees real pod addresses (as the suite's source-IP tests need).
+    No default route either: nothing in a pod can even try to leave the machine.
     """
     config = {
         "cniVersion": "1.0.0",
@@ -80,7 +81,9 @@ def cni_template() -> str:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": "{{.PodCIDR}}"}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
+                    # Pods route only the cluster's own range (nodes, Services,
+                    # pods: all of 198.18.0.0/15), never a default route.
+                    "routes": [{"dst": "198.18.0.0/15"}],
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
