@@ -1,0 +1,369 @@
+"""The `aws` provider: one internet-facing Network Load Balancer per Service.
+
+What each Service gets (names in lbctl.providers.aws.names):
+- a security group `k8s-elb-<lb>` admitting `loadBalancerSourceRanges`
+  (default 0.0.0.0/0) on the Service ports, attached to the NLB;
+- an NLB `"a" + uid` in one eligible subnet per zone (see `choose_subnets`),
+  or, when `loadBalancerIP` names a usable Elastic IP, in one subnet with
+  that EIP and cross-zone load balancing on;
+- per port number a target group (TCP, UDP or TCP_UDP; instance targets on
+  the node port; HTTP health check on healthCheckNodePort for Local, on
+  kube-proxy's 10256 for Cluster; stickiness source_ip for ClientIP) and a
+  listener forwarding to it;
+- shared by all Services: one backend security group per cluster, attached
+  to every NLB, and in each node security group (tagged with the cluster
+  tag, not ours) three rules admitting it: TCP and UDP on the node-port
+  range, TCP 10256. Per-Service rules would exhaust the 60-rule quota of a
+  node group at about 30 Services.
+Status is `Ingress(hostname=<DNS name>)`; ipMode stays unset, as the API
+allows ipMode only with an IP.
+
+Guarantees: validation and Elastic-IP checks happen before any mutation;
+every call is idempotent (read, diff, mutate what differs; see converge.py);
+reads are batched across Services (inventory.py); an Elastic IP is never
+allocated or released by us, so a user's EIP survives any delete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lbctl.errors import InvalidServiceError, Problem, ProviderError
+from lbctl.metrics import Metrics
+from lbctl.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
+from lbctl.providers.aws import names, state
+from lbctl.providers.aws.api import DEFAULT_RETRY, AwsApi, RetryPolicy
+from lbctl.providers.aws.converge import (
+    Environment,
+    Placement,
+    Sink,
+    converge,
+    converge_backend,
+    sync_targets,
+    teardown,
+)
+from lbctl.providers.aws.inventory import Inventory, Shared
+from lbctl.providers.aws.sinks import ApiSink, PlanSink
+from lbctl.providers.aws.spec import NlbSpec, nlb_spec, node_rules
+from lbctl.providers.aws.state import Resources, SecurityGroup, Subnet
+
+log = logging.getLogger(__name__)
+
+KIND_LB = "load-balancer"
+KIND_TG = "target-group"
+KIND_SG = "security-group"
+LB_IP_FIELD = "spec.loadBalancerIP"
+
+
+class AwsProvider:
+    """Network Load Balancers through elbv2 and ec2 clients given by the caller."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        *,
+        elbv2: Any,
+        ec2: Any,
+        metrics: Metrics,
+        cluster_id: str,
+        vpc_id: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_age: float = 30.0,
+        verify_period: float = 900.0,
+        workers: int = 16,
+        node_ports: tuple[int, int] = (30000, 32767),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = AwsApi(elbv2=elbv2, ec2=ec2, metrics=metrics, retry=retry)
+        self._cluster_id = cluster_id
+        self._vpc_id = vpc_id
+        self._workers = workers
+        self._inventory = Inventory(
+            self._api,
+            cluster_id=cluster_id,
+            vpc_id=vpc_id,
+            max_age=max_age,
+            verify_period=verify_period,
+            workers=workers,
+            clock=clock,
+        )
+        self._node_rules = node_rules(node_ports)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._backend_lock = threading.Lock()
+
+    # -- the Provider protocol ----------------------------------------------
+
+    def restore(self, published: Mapping[ServiceKey, tuple[Ingress, ...]]) -> list[ServiceKey]:
+        """Nothing to adopt: AWS itself is the record of what exists."""
+        return []
+
+    def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
+        spec = nlb_spec(lb, cluster_id=self._cluster_id)
+        with self._lock(spec.uid):
+            res, shared = self._inventory.service(spec.uid)
+            env = self._environment(spec, res, shared)
+            converge(spec, res, sink=self._sink(spec.uid, spec.key), env=env)
+            self._inventory.commit(res)
+        assert res.lb is not None
+        return (Ingress(hostname=res.lb.dns_name),)
+
+    def update_backends(self, lbs: Sequence[LoadBalancer]) -> Mapping[ServiceKey, Exception]:
+        """Re-point every target group at its backends: one call per changed group,
+        Services in parallel."""
+        failures: dict[ServiceKey, Exception] = {}
+        specs: list[NlbSpec] = []
+        for lb in lbs:
+            try:
+                specs.append(nlb_spec(lb, cluster_id=self._cluster_id))
+            except InvalidServiceError as err:
+                failures[lb.key] = err
+        if not specs:
+            return failures
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(specs))) as pool:
+            futures = [(spec.key, pool.submit(self._sync_backends, spec)) for spec in specs]
+            for key, future in futures:
+                error = future.exception()
+                if isinstance(error, Exception):
+                    failures[key] = error
+                elif error is not None:
+                    raise error
+        return failures
+
+    def delete(self, key: ServiceKey, uid: str) -> None:
+        with self._lock(uid):
+            res, _ = self._inventory.service(uid)
+            if res.empty:
+                return
+            teardown(res, self._sink(uid, key))
+            self._inventory.commit(res)
+        log.info("deleted load balancer", extra={"service": key, "provider": self.name})
+
+    def plan(self, lb: LoadBalancer) -> list[Change]:
+        spec = nlb_spec(lb, cluster_id=self._cluster_id)
+        res, shared = self._inventory.service(spec.uid)
+        env = self._environment(spec, res, shared, planning=True)
+        sink = PlanSink()
+        converge(spec, res, sink=sink, env=env)
+        return sink.changes
+
+    def plan_delete(self, key: ServiceKey, uid: str) -> list[Change]:
+        res, _ = self._inventory.service(uid)
+        sink = PlanSink()
+        teardown(res, sink)
+        return sink.changes
+
+    def list_owned(self) -> list[OwnedResource]:
+        """Everything with our tags, load balancers first (the order gc deletes in)."""
+        services, _ = self._inventory.everything(max_age=0.0)
+        found: list[OwnedResource] = []
+        for kind, pick in ((KIND_LB, _lbs), (KIND_TG, _tgs), (KIND_SG, _sgs)):
+            for res in sorted(services.values(), key=lambda r: r.uid):
+                found += [
+                    OwnedResource(kind, ident, _key(tags), res.uid) for ident, tags in pick(res)
+                ]
+        return found
+
+    def delete_owned(self, resource: OwnedResource) -> None:
+        if resource.uid is None:
+            return
+        with self._lock(resource.uid):
+            res, _ = self._inventory.service(resource.uid)
+            part = _take(res, resource)
+            teardown(part, self._sink(resource.uid, resource.service))
+            self._inventory.commit(res)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _lock(self, uid: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def _sink(self, uid: str, key: str | None) -> ApiSink:
+        return ApiSink(
+            self._api,
+            cluster_id=self._cluster_id,
+            service=key or uid,
+            begin=lambda: self._inventory.begin(uid),
+            read_tg_details=self._inventory.read_tg_details,
+        )
+
+    def _sync_backends(self, spec: NlbSpec) -> None:
+        with self._lock(spec.uid):
+            res, _ = self._inventory.service(spec.uid)
+            sink = self._sink(spec.uid, spec.key)
+            for port in spec.ports:
+                tg = res.target_groups.get(port.tg_name)
+                if tg is None:
+                    continue  # not built yet: the Service's next ensure builds it
+                if tg.targets is None:
+                    tg = self._inventory.read_tg_details(tg)
+                res.target_groups[port.tg_name] = sync_targets(spec, port, tg=tg, sink=sink)
+            self._inventory.commit(res)
+
+    def _environment(
+        self, spec: NlbSpec, res: Resources, shared: Shared, *, planning: bool = False
+    ) -> Environment:
+        if res.lb is None and spec.name in shared.foreign_lbs:
+            raise ProviderError(
+                f"load balancer {spec.name} exists without lbctl's ownership tags "
+                "(another controller's?); refusing to touch it"
+            )
+        try:
+            allocation = elastic_ip(spec, shared)
+        except InvalidServiceError:
+            # The snapshot may predate the user's allocation: look once more.
+            shared = self._inventory.refresh_addresses()
+            allocation = elastic_ip(spec, shared)
+        placement = self._placement_for_plan if planning else self._placement
+        return Environment(
+            shared=shared,
+            allocation=allocation,
+            placement=placement,
+            vpc_id=self._vpc,
+            backend=lambda sink: self._backend(sink, shared if planning else None),
+        )
+
+    def _backend(self, sink: Sink, planned: Shared | None) -> str:
+        """The cluster's backend group id, created with its node rules if missing.
+
+        Serialized across Services (one cluster-level resource); a plan works
+        on the snapshot it was given and stores nothing.
+        """
+        if planned is not None:
+            return self._converge_backend(planned, sink)[0].id
+        with self._backend_lock:
+            backend, node_groups = self._converge_backend(self._inventory.shared(), sink)
+            self._inventory.set_backend(backend, node_groups)
+            return backend.id
+
+    def _converge_backend(
+        self, shared: Shared, sink: Sink
+    ) -> tuple[SecurityGroup, tuple[SecurityGroup, ...]]:
+        return converge_backend(
+            shared,
+            sink,
+            name=names.backend_sg_name(self._cluster_id),
+            tags=names.backend_tags(self._cluster_id),
+            vpc_id=self._vpc,
+            rules=self._node_rules,
+        )
+
+    def _subnets(self) -> list[Subnet]:
+        if self._vpc_id:
+            filters = [{"Name": "vpc-id", "Values": [self._vpc_id]}]
+        else:
+            filters = [{"Name": "tag-key", "Values": [names.cluster_tag(self._cluster_id)]}]
+        reply = self._api.call("ec2", "DescribeSubnets", Filters=filters)
+        return choose_subnets(
+            (state.subnet_from_api(s) for s in reply.get("Subnets", [])), self._cluster_id
+        )
+
+    def _vpc(self) -> str:
+        if self._vpc_id:
+            return self._vpc_id
+        vpcs = {s.vpc_id for s in self._subnets()}
+        if len(vpcs) != 1:
+            raise ProviderError(
+                f"subnets tagged {names.cluster_tag(self._cluster_id)} are in "
+                f"{len(vpcs)} VPCs; set --aws-vpc-id"
+            )
+        return vpcs.pop()
+
+    def _placement(self, allocation: str | None) -> Placement:
+        subnets = self._subnets()
+        if not subnets:
+            raise ProviderError(
+                "no subnet for the load balancer: tag subnets "
+                f"{names.cluster_tag(self._cluster_id)}=owned|shared or {names.ELB_ROLE_TAG}"
+                + (f" in {self._vpc_id}" if self._vpc_id else "")
+            )
+        if allocation:
+            return Placement((subnets[0].id,), allocation)
+        return Placement(tuple(s.id for s in subnets))
+
+    def _placement_for_plan(self, allocation: str | None) -> Placement:
+        try:
+            return self._placement(allocation)
+        except ProviderError as err:
+            return Placement((f"(blocked: {err})",), allocation)
+
+
+def elastic_ip(spec: NlbSpec, shared: Shared) -> str | None:
+    """The allocation id `loadBalancerIP` names, if we may use it; else InvalidServiceError."""
+    ip = spec.requested_ip
+    if ip is None:
+        return None
+    address = next((a for a in shared.addresses if a.public_ip == ip), None)
+    if address is None:
+        reason = f"{ip} is not an Elastic IP of this account in this region"
+        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
+    holder = shared.eip_holders.get(address.allocation_id)
+    if holder is not None and holder[0] != spec.uid:
+        reason = f"Elastic IP {ip} is in use by the load balancer of Service {holder[1]}"
+        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
+    if address.association_id and holder is None:
+        reason = f"Elastic IP {ip} is associated with something else ({address.association_id})"
+        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
+    return address.allocation_id
+
+
+def choose_subnets(subnets: Iterable[Subnet], cluster_id: str) -> list[Subnet]:
+    """One subnet per availability zone, sorted by zone.
+
+    Eligible: tagged `kubernetes.io/cluster/<cluster_id>` = owned or shared,
+    or tagged `kubernetes.io/role/elb` and not tagged for another cluster.
+    Within a zone: role/elb first, then our cluster tag, then the lowest id.
+    """
+    ours = names.cluster_tag(cluster_id)
+
+    def eligible(s: Subnet) -> bool:
+        if s.tags.get(ours) in (names.OWNED, names.SHARED):
+            return True
+        other = any(k.startswith(names.CLUSTER_TAG_PREFIX) and k != ours for k in s.tags)
+        return names.ELB_ROLE_TAG in s.tags and not other
+
+    def rank(s: Subnet) -> tuple[bool, bool, str]:
+        return (names.ELB_ROLE_TAG not in s.tags, ours not in s.tags, s.id)
+
+    best: dict[str, Subnet] = {}
+    for subnet in sorted(filter(eligible, subnets), key=rank):
+        best.setdefault(subnet.zone, subnet)
+    return [best[zone] for zone in sorted(best)]
+
+
+def _lbs(res: Resources) -> list[tuple[str, Mapping[str, str]]]:
+    return [(res.lb.arn, res.lb.tags)] if res.lb else []
+
+
+def _tgs(res: Resources) -> list[tuple[str, Mapping[str, str]]]:
+    return [(tg.arn, tg.tags) for _, tg in sorted(res.target_groups.items())]
+
+
+def _sgs(res: Resources) -> list[tuple[str, Mapping[str, str]]]:
+    return [(res.sg.id, res.sg.tags)] if res.sg else []
+
+
+def _key(tags: Mapping[str, str]) -> ServiceKey | None:
+    name = tags.get(names.SERVICE_NAME_TAG)
+    return ServiceKey(name) if name else None
+
+
+def _take(res: Resources, resource: OwnedResource) -> Resources:
+    """Move the one resource `resource` names out of `res` into a new Resources."""
+    part = Resources(uid=res.uid)
+    if resource.kind == KIND_LB and res.lb is not None and res.lb.arn == resource.name:
+        part.lb, res.lb = res.lb, None
+    elif resource.kind == KIND_TG:
+        for name, tg in list(res.target_groups.items()):
+            if tg.arn == resource.name:
+                part.target_groups[name] = res.target_groups.pop(name)
+    elif resource.kind == KIND_SG and res.sg is not None and res.sg.id == resource.name:
+        part.sg, res.sg = res.sg, None
+    return part

@@ -1,0 +1,112 @@
+"""Building LoadBalancers for the aws provider tests the way the controller does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lbctl.desired import desired_load_balancer
+from lbctl.model import (
+    LoadBalancer,
+    NodeInfo,
+    Protocol,
+    ServicePort,
+    ServiceSpec,
+    SessionAffinity,
+    TrafficPolicy,
+)
+from tests.fakes.aws import CLUSTER_ID, World, everything, provider_id
+
+UID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+LB_NAME = "a0b1c2d3e4f5061728394a5b6c7d8e9f"
+
+
+def nodes_of(world: World, *, excluded: Sequence[str] = ()) -> list[NodeInfo]:
+    return [
+        NodeInfo(
+            name=f"node-{index}",
+            internal_ip=f"198.18.0.{10 + index}",
+            zone=zone,
+            provider_id=provider_id(zone, instance),
+            excluded=instance in excluded,
+        )
+        for index, (zone, instance) in enumerate(world.instances)
+    ]
+
+
+def service_lb(
+    world: World,
+    *,
+    uid: str = UID,
+    name: str = "web",
+    ports: Sequence[tuple[int, str, int]] = ((80, "TCP", 30080),),
+    ranges: Sequence[str] = (),
+    affinity: SessionAffinity = SessionAffinity.NONE,
+    policy: TrafficPolicy = TrafficPolicy.CLUSTER,
+    health_port: int | None = None,
+    ip: str | None = None,
+    nodes: Sequence[NodeInfo] | None = None,
+    ip_families: tuple[str, ...] = ("IPv4",),
+) -> LoadBalancer:
+    spec = ServiceSpec(
+        namespace="default",
+        name=name,
+        uid=uid,
+        type="LoadBalancer",
+        load_balancer_class=None,
+        ports=tuple(
+            ServicePort(f"p{i}", Protocol(proto), port, node_port)
+            for i, (port, proto, node_port) in enumerate(ports)
+        ),
+        load_balancer_ip=ip,
+        source_ranges=tuple(ranges),
+        external_traffic_policy=policy,
+        health_check_node_port=health_port,
+        session_affinity=affinity,
+        ip_families=ip_families,
+    )
+    return desired_load_balancer(
+        spec,
+        nodes if nodes is not None else nodes_of(world),
+        supported_protocols=frozenset(Protocol),
+    )
+
+
+def cloud(aws: tuple[Any, Any]) -> dict[str, Any]:
+    return everything(*aws)
+
+
+BACKEND = f"k8s-elb-backend-{CLUSTER_ID}"
+
+
+def ours(state: dict[str, Any]) -> dict[str, int]:
+    """How many per-Service resources moto holds (world and backend group excluded)."""
+    return {
+        "load_balancers": len(state["load_balancers"]),
+        "target_groups": len(state["target_groups"]),
+        "security_groups": len(
+            [g for g in state["security_groups"] if g not in ("nodes", BACKEND)]
+        ),
+        "listeners": sum(len(lb["listeners"]) for lb in state["load_balancers"].values()),
+    }
+
+
+def backend_admitted(state: dict[str, Any]) -> None:
+    """The cluster-level part: the backend group exists and only it is admitted by nodes."""
+    backend = state["security_groups"][BACKEND]
+    assert backend["tags"] == {
+        f"kubernetes.io/cluster/{CLUSTER_ID}": "owned",
+        "lbctl.io/role": "backend",
+    }
+    assert backend["ingress"] == set()
+    assert state["security_groups"]["nodes"]["ingress"] == {
+        ("tcp", "30000-32767", backend["id"]),
+        ("udp", "30000-32767", backend["id"]),
+        ("tcp", "10256", backend["id"]),
+    }
+
+
+def groups_of(state: dict[str, Any], lb_name: str) -> list[str]:
+    """The security groups an NLB should carry: its own and the backend group."""
+    own = state["security_groups"][f"k8s-elb-{lb_name}"]["id"]
+    return sorted([own, state["security_groups"][BACKEND]["id"]])
