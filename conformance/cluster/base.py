@@ -1,0 +1,33 @@
+"""What every way of getting a cluster hands to the suite.
+
+Guarantees: a `ClusterHandle` names a kubeconfig that works for the whole
+session and the guard for runner-side probes; `ClusterUnavailableError` carries
+the one-line reason every test is then skipped with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.guard import DestinationGuard
+
+
+class ClusterUnavailableError(Exception):
+    """This kind of cluster cannot run here; the message says why."""
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """A running cluster the suite may use."""
+
+    #: human name for reports: "local", "kind", "kubeconfig <path>"
+    name: str
+    kubeconfig: Path
+    guard: DestinationGuard
+    #: the runner sits on the nodes' own network (node IPs are reachable from
+    #: this process); None: not known, the suite probes the kubelet port once
+    runner_on_node_network: bool | None
+    #: the cluster's LoadBalancer provider is lbctl (events and finalizers
+    #: can be checked by name)
+    lb_provider_is_lbctl: bool = False

@@ -1,0 +1,236 @@
+"""`--cluster=local`: our own multi-node cluster from `lbctl.cluster`.
+
+The runner sits in the root network namespace on the node bridge `lbk0`, so
+node and load-balancer addresses are reachable directly; the guard keeps
+every runner probe inside 198.18.0.0/15. The LoadBalancer provider is lbctl
+(local provider, pool 198.18.0.200-250) with one nodeproxy per node.
+
+Guarantees:
+- one cluster and one set of provider processes serve every pytest process
+  of the run (xdist workers): a file lock orders them, a share file lists
+  the pids of the pytest processes using it, and the last one out stops
+  what the run started;
+- a cluster that was already up (`lbctl cluster up`) is used and left
+  running; a cluster this adapter started is torn down at the end;
+- without root, or when the cluster cannot start, `ClusterUnavailableError`
+  carries the reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from conformance.cluster import procs
+from conformance.cluster.base import ClusterHandle, ClusterUnavailableError
+from conformance.guard import DestinationGuard
+from conformance.settings import SuiteSettings
+
+SHARE_DIR = Path("/run/lbctl-conformance")
+POOL = "198.18.0.200-198.18.0.250"
+WORKERS = 2
+NODE_INTERFACE = "eth0"
+CONTROLLER_METRICS = "198.18.0.1:10280"
+
+
+@dataclass
+class Share:
+    """Who uses the run's cluster and what the run started."""
+
+    users: list[int] = field(default_factory=list)
+    owned: bool = False
+    kubeconfig: str = ""
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> Share:
+        try:
+            share = cls(**json.loads((SHARE_DIR / "share.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            return cls()
+        share.users = [pid for pid in share.users if procs.alive(pid, "")]
+        return share
+
+    def save(self) -> None:
+        partial = SHARE_DIR / "share.json.partial"
+        partial.write_text(json.dumps(asdict(self)))
+        partial.rename(SHARE_DIR / "share.json")
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    SHARE_DIR.mkdir(parents=True, exist_ok=True)
+    with (SHARE_DIR / "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _running_cluster() -> Path | None:
+    """The kubeconfig of a ready local cluster, if one is up."""
+    from lbctl.cluster.state import ClusterRecord, state_dir
+
+    record = ClusterRecord.load(state_dir())
+    if record is None or not record.ready:
+        return None
+    if not all(procs.alive(pid, "") for pid in record.pids.values()):
+        return None
+    return Path(record.kubeconfig)
+
+
+#: the LocalCluster this process started: kept so its Popen objects are not
+#: collected while the (detached) daemons run
+_STARTED: list[object] = []
+
+
+def _start_cluster() -> Path:
+    from lbctl.cluster.cluster import LocalCluster
+
+    cluster = LocalCluster(WORKERS, detached=True)
+    try:
+        cluster.up()
+    except Exception as err:
+        raise ClusterUnavailableError(f"the local cluster did not start: {err}") from err
+    finally:
+        _collect_quietly()
+    _STARTED.append(cluster)
+    return cluster.kubeconfig
+
+
+def _stop_cluster() -> None:
+    from lbctl.cluster.cluster import LocalCluster, down
+
+    started = [c for c in _STARTED if isinstance(c, LocalCluster)]
+    if started:
+        started[0].down()
+    else:
+        down()
+    _STARTED.clear()
+    _collect_quietly()
+
+
+def _collect_quietly() -> None:
+    """Collect garbage lbctl.cluster left (API clients with open sockets) without
+    turning its ResourceWarnings into failures of whichever test runs next."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def _node_names() -> list[str]:
+    from lbctl.cluster.state import ClusterRecord, state_dir
+
+    record = ClusterRecord.load(state_dir())
+    return [n.name for n in record.nodes] if record else []
+
+
+def _start_provider(kubeconfig: Path) -> dict[str, int]:
+    logs = SHARE_DIR / "logs"
+    pids = {
+        "lbctl": procs.start(
+            [
+                sys.executable,
+                "-m",
+                "lbctl",
+                "run",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--default-class",
+                "--pool",
+                POOL,
+                "--metrics-addr",
+                CONTROLLER_METRICS,
+            ],
+            logs / "lbctl.log",
+        )
+    }
+    for node in _node_names():
+        pids[f"nodeproxy/{node}"] = procs.start(
+            [
+                sys.executable,
+                "-m",
+                "nodeproxy.cli",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--interface",
+                NODE_INTERFACE,
+                "--node-name",
+                node,
+                "--netns",
+                node,
+                "--pool",
+                POOL,
+                "--metrics-addr",
+                "",
+            ],
+            logs / f"nodeproxy-{node}.log",
+        )
+    return pids
+
+
+def _marker(name: str) -> str:
+    return "nodeproxy" if name.startswith("nodeproxy") else "lbctl"
+
+
+def _attach() -> Share:
+    share = Share.load()
+    kubeconfig = _running_cluster()
+    if kubeconfig is None:
+        kubeconfig, share.owned = _start_cluster(), True
+        share.pids = {}
+    if not share.pids or not all(procs.alive(p, _marker(n)) for n, p in share.pids.items()):
+        for name, pid in share.pids.items():
+            procs.stop(pid, _marker(name))
+        share.pids = _start_provider(kubeconfig)
+    share.kubeconfig = str(kubeconfig)
+    share.users.append(os.getpid())
+    share.save()
+    return share
+
+
+def _detach() -> None:
+    share = Share.load()
+    share.users = [pid for pid in share.users if pid != os.getpid()]
+    if share.users:
+        share.save()
+        return
+    for name, pid in share.pids.items():
+        procs.stop(pid, _marker(name))
+    if share.owned:
+        _stop_cluster()
+    (SHARE_DIR / "share.json").unlink(missing_ok=True)
+
+
+@contextmanager
+def local_cluster(settings: SuiteSettings) -> Iterator[ClusterHandle]:
+    """Use (or start) the local cluster with lbctl and nodeproxy for the session."""
+    del settings
+    if os.geteuid() != 0:
+        raise ClusterUnavailableError("the local cluster needs root (namespaces, mounts)")
+    try:
+        import lbctl.cluster.cluster  # noqa: F401
+    except ImportError as err:
+        raise ClusterUnavailableError(f"lbctl.cluster offers no local cluster: {err}") from None
+    with _locked():
+        share = _attach()
+    try:
+        yield ClusterHandle(
+            name="local",
+            kubeconfig=Path(share.kubeconfig),
+            guard=DestinationGuard.local(),
+            runner_on_node_network=True,
+            lb_provider_is_lbctl=True,
+        )
+    finally:
+        with _locked():
+            _detach()

@@ -1,0 +1,156 @@
+"""The suite's options: pytest flags with environment-variable fallbacks.
+
+Guarantees: every flag is read once into a frozen `SuiteSettings`; a flag
+beats its variable, which beats the default; a bad value is a
+`pytest.UsageError` naming the flag. `--kubeconfig` is pytest-kind's own
+option when pytest-kind is installed (both plugins mean the same file), and
+ours otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ENV_CLUSTER = "LBCTL_CONFORMANCE_CLUSTER"
+ENV_REPORT_DIR = "LBCTL_CONFORMANCE_REPORT_DIR"
+ENV_LB_TIMEOUT = "LBCTL_CONFORMANCE_LB_TIMEOUT"
+ENV_LB_CLASS = "LBCTL_CONFORMANCE_LB_CLASS"
+ENV_ALLOW = "LBCTL_CONFORMANCE_ALLOW"
+
+
+class ClusterMode(StrEnum):
+    """How the suite gets a cluster."""
+
+    KUBECONFIG = "kubeconfig"
+    KIND = "kind"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Everything the conformance fixtures need to know about the run."""
+
+    mode: ClusterMode
+    kubeconfig: Path | None
+    report_dir: Path
+    lb_timeout: float
+    lb_class: str | None
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _pytest_kind_provides_kubeconfig() -> bool:
+    autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    return autoload and importlib.util.find_spec("pytest_kind") is not None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the suite's flags."""
+    group = parser.getgroup("lbctl-conformance", "Service conformance suite")
+    group.addoption(
+        "--cluster",
+        choices=[m.value for m in ClusterMode],
+        default=None,
+        help=f"where the conformance suite runs (env {ENV_CLUSTER}; default: kubeconfig "
+        "when --kubeconfig or KUBECONFIG is given, else local)",
+    )
+    if not _pytest_kind_provides_kubeconfig():
+        group.addoption("--kubeconfig", default=None, help="kubeconfig of an existing cluster")
+    group.addoption(
+        "--conformance-report-dir",
+        default=None,
+        help=f"where the matrix is written as conformance.md and conformance.xml "
+        f"(env {ENV_REPORT_DIR}; default: reports)",
+    )
+    group.addoption(
+        "--conformance-lb-timeout",
+        default=None,
+        help=f"seconds a LoadBalancer may take to get an ingress before LB checks skip "
+        f"(env {ENV_LB_TIMEOUT}; default 120)",
+    )
+    group.addoption(
+        "--conformance-lb-class",
+        default=None,
+        help=f"spec.loadBalancerClass for the suite's load balancers (env {ENV_LB_CLASS})",
+    )
+    group.addoption(
+        "--conformance-allow",
+        default=None,
+        help=f"comma-separated CIDRs the runner may send probes to on a kubeconfig or kind "
+        f"cluster, beyond node and ingress addresses (env {ENV_ALLOW})",
+    )
+
+
+def choose_mode(
+    option: str | None, env: Mapping[str, str], kubeconfig_option: str | None
+) -> ClusterMode:
+    """--cluster, else $LBCTL_CONFORMANCE_CLUSTER, else kubeconfig if one is given, else local."""
+    value = option or env.get(ENV_CLUSTER, "").strip()
+    if value:
+        try:
+            return ClusterMode(value)
+        except ValueError:
+            choices = ", ".join(m.value for m in ClusterMode)
+            raise pytest.UsageError(f"{ENV_CLUSTER}={value!r} is not one of: {choices}") from None
+    if kubeconfig_option or env.get("KUBECONFIG"):
+        return ClusterMode.KUBECONFIG
+    return ClusterMode.LOCAL
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{name}: {raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise pytest.UsageError(f"{name}: must be positive, got {raw!r}")
+    return value
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+    except ValueError as err:
+        raise pytest.UsageError(f"--conformance-allow: {err}") from None
+
+
+def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSettings:
+    """Build the settings from option values (by dest name) and the environment."""
+    kubeconfig_option = options.get("kubeconfig")
+    mode = choose_mode(options.get("cluster"), env, kubeconfig_option)
+    kubeconfig = kubeconfig_option or env.get("KUBECONFIG") or None
+    timeout = options.get("conformance_lb_timeout") or env.get(ENV_LB_TIMEOUT) or "120"
+    return SuiteSettings(
+        mode=mode,
+        kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
+        report_dir=Path(
+            options.get("conformance_report_dir") or env.get(ENV_REPORT_DIR) or "reports"
+        ),
+        lb_timeout=_float("--conformance-lb-timeout", str(timeout)),
+        lb_class=options.get("conformance_lb_class") or env.get(ENV_LB_CLASS) or None,
+        allow=_networks(options.get("conformance_allow") or env.get(ENV_ALLOW) or ""),
+    )
+
+
+_DESTS = (
+    "cluster",
+    "kubeconfig",
+    "conformance_report_dir",
+    "conformance_lb_timeout",
+    "conformance_lb_class",
+    "conformance_allow",
+)
+
+
+def settings_of(config: pytest.Config) -> SuiteSettings:
+    """The settings of this pytest run."""
+    options = {dest: config.getoption(dest, default=None) for dest in _DESTS}
+    return settings_from(options, os.environ)

@@ -1,0 +1,331 @@
+"""LoadBalancer Services (LB-1 .. LB-12), probed from the test runner outside the cluster."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from conformance import backends
+from conformance import manifests as m
+from conformance.cluster import ClusterHandle
+from conformance.kube import Kube, Namespace
+from conformance.loadbalancers import LBCTL_FINALIZER, LoadBalancers
+from conformance.outside import Outside, UdpFlow, source_address_to
+from conformance.probes import ip_of, reach_all, spread
+from conformance.topology import Topology
+from conformance.waiting import wait_until
+
+APP = "lb"
+POOL_LAST = 250
+POOL_FIRST = 200
+EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+
+def lb_service(name: str = APP, ports: list[m.Manifest] | None = None, **spec: Any) -> m.Manifest:
+    return m.service(
+        name, ports=ports or [m.service_port(80)], selector=m.app_selector(APP), **spec
+    )
+
+
+def serves(outside: Outside, ip: str, port: int, want: set[str] | None = None) -> str:
+    """Wait until ip:port answers (with one of `want`, if given); the answer."""
+
+    def answer() -> str | None:
+        got = outside.http(ip, port)
+        return got if got and (want is None or got in want) else None
+
+    return wait_until(f"{ip}:{port} to answer", answer, timeout=60)
+
+
+def closed(outside: Outside, ip: str, port: int) -> None:
+    wait_until(
+        f"{ip}:{port} to stop answering",
+        lambda: outside.http(ip, port, timeout=2) is None,
+        timeout=60,
+    )
+
+
+@pytest.mark.conformance("LB-1")
+def test_ingress_and_every_port(ns: Namespace, lbs: LoadBalancers, outside: Outside) -> None:
+    """An ingress appears within the bound and every port of the Service reaches the pods."""
+    pods = backends.deployment(ns, APP, 2)
+    lbs.create(
+        lb_service(ports=[m.service_port(80, name="a"), m.service_port(8081, target=80, name="b")])
+    )
+    ip = lbs.ingress(APP)
+    for port in (80, 8081):
+        serves(outside, ip, port, backends.names(pods))
+    seen = reach_all(lambda n: outside.http_many(ip, 80, count=n), backends.names(pods))
+    assert set(seen) == backends.names(pods), f"through the load balancer: {dict(seen)}"
+
+
+def _free_pool_ip(kube: Kube) -> str:
+    taken = {
+        i.ip
+        for s in kube.core.list_service_for_all_namespaces().items
+        for i in (s.status.load_balancer.ingress or [] if s.status.load_balancer else [])
+    } | {s.spec.load_balancer_ip for s in kube.core.list_service_for_all_namespaces().items}
+    for host in range(POOL_LAST, POOL_FIRST, -1):
+        if f"198.18.0.{host}" not in taken:
+            return f"198.18.0.{host}"
+    raise AssertionError("the local pool has no free address")
+
+
+@pytest.mark.conformance("LB-2")
+def test_load_balancer_ip(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, cluster: ClusterHandle
+) -> None:
+    """A requested free pool address becomes the ingress; an unusable one is a Warning
+    event on that Service and nothing else breaks."""
+    if not cluster.lb_provider_is_lbctl:
+        pytest.skip("needs an address the provider can use: checked with lbctl's local pool")
+    pods = backends.deployment(ns, APP, 1)
+    wanted = _free_pool_ip(ns.kube)
+    lbs.create(lb_service("fixed", loadBalancerIP=wanted))
+    assert lbs.ingress("fixed") == wanted
+    serves(outside, wanted, 80, backends.names(pods))
+    lbs.create(lb_service("unusable", loadBalancerIP="198.18.1.250"))
+    wait_until(
+        "a Warning event about the unusable loadBalancerIP",
+        lambda: any(t == "Warning" for t, _, _ in ns.events("Service", "unusable")),
+        timeout=lbs.timeout,
+    )
+    assert not ns.service("unusable").ingress
+    serves(outside, wanted, 80, backends.names(pods))
+    lbs.create(lb_service("bystander"))
+    serves(outside, lbs.ingress("bystander"), 80, backends.names(pods))
+
+
+@pytest.mark.conformance("LB-3")
+def test_source_ranges(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, topology: Topology
+) -> None:
+    """A client inside loadBalancerSourceRanges connects; outside it cannot; edits apply."""
+    pods = backends.deployment(ns, APP, 1)
+    assert topology.nodes[0].internal_ip
+    runner = source_address_to(outside.guard, topology.nodes[0].internal_ip)
+    lbs.create(lb_service(loadBalancerSourceRanges=[f"{runner}/32"]))
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80, backends.names(pods))
+    ns.patch_service(APP, {"spec": {"loadBalancerSourceRanges": ["198.18.0.2/32"]}})
+    closed(outside, ip, 80)
+    ns.patch_service(APP, {"spec": {"loadBalancerSourceRanges": None}})
+    serves(outside, ip, 80, backends.names(pods))
+
+
+@pytest.mark.conformance("LB-4")
+def test_local_policy_through_load_balancer(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, topology: Topology
+) -> None:
+    """Local policy: every request lands on the endpoint's node (none is lost to a node
+    without one) and the pod sees the client's address, unless the provider proxies."""
+    node = topology.need_workers(1)[0]
+    [pod] = backends.pinned(ns, APP, [node.name])
+    lbs.create(lb_service(externalTrafficPolicy="Local"))
+    ip = lbs.ingress(APP)
+    answers: list[str | None] = []
+
+    def all_answered() -> bool:
+        nonlocal answers
+        answers = outside.http_many(ip, 80, count=20)
+        return answers.count(pod.name) == 20
+
+    # Providers health-check nodes: give them the bound to steer away from the
+    # nodes without an endpoint, then every request must land.
+    try:
+        wait_until("20 of 20 requests answered", all_answered, timeout=lbs.timeout)
+    except AssertionError:
+        raise AssertionError(f"requests lost to nodes without an endpoint: {answers}") from None
+    seen = ip_of(outside.http(ip, 80, "/clientip"))
+    if not lbs.source_ip_preserved(APP):
+        pytest.skip(f"the provider proxies (ipMode: Proxy); the pod sees {seen}")
+    assert seen == source_address_to(outside.guard, ip)
+
+
+@pytest.mark.conformance("LB-5")
+def test_affinity_through_load_balancer(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside
+) -> None:
+    """sessionAffinity ClientIP: every request from the runner reaches one pod."""
+    pods = backends.deployment(ns, APP, 3)
+    lbs.create(lb_service(sessionAffinity="ClientIP"))
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80, backends.names(pods))
+    sticky = spread(outside.http_many(ip, 80, count=20))
+    assert len(sticky) == 1, f"requests went to {dict(sticky)}"
+
+
+@pytest.mark.conformance("LB-6")
+def test_udp_load_balancer(ns: Namespace, lbs: LoadBalancers, outside: Outside) -> None:
+    """A UDP load balancer answers; a flow moves to the new pod when its backend is replaced."""
+    [pod] = backends.deployment(ns, APP, 1, http_port=80, udp_port=5353)
+    lbs.create(lb_service(ports=[m.service_port(5353, protocol="UDP", name="dns")]))
+    ip = lbs.ingress(APP)
+    with UdpFlow(outside.guard, ip, 5353) as flow:
+        assert wait_until("a UDP answer", flow.ask, timeout=60) == pod.name
+        ns.delete_pod(pod.name)
+        moved = wait_until(
+            "the flow to reach the new pod",
+            lambda: a if (a := flow.ask()) and a != pod.name else None,
+            timeout=90,
+        )
+    assert moved in {p.name for p in ns.pods(m.app_selector(APP))}
+
+
+@pytest.mark.conformance("LB-7")
+def test_type_changes(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, cluster: ClusterHandle
+) -> None:
+    """ClusterIP -> NodePort -> LoadBalancer keeps the node port; a port change keeps the IP;
+    back to ClusterIP removes ingress, external port and finalizer and frees the address."""
+    pods = backends.deployment(ns, APP, 1)
+    ns.create(lb_service(type_="ClusterIP"))
+    node_port = ns.patch_service(APP, {"spec": {"type": "NodePort"}}).node_port()
+    patch: dict[str, Any] = {"spec": {"type": "LoadBalancer"}}
+    if lbs.lb_class:
+        patch["spec"]["loadBalancerClass"] = lbs.lb_class
+    assert ns.patch_service(APP, patch).node_port() == node_port
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80, backends.names(pods))
+    assert LBCTL_FINALIZER in ns.service(APP).finalizers
+    ports = [m.service_port(81, target=80, node_port=node_port)]
+    ns.patch_service(APP, {"spec": {"ports": ports}})
+    serves(outside, ip, 81, backends.names(pods))
+    assert ns.service(APP).ingress[0] == ip, "the ingress changed with the ports"
+    ns.patch_service(
+        APP,
+        {
+            "spec": {
+                "type": "ClusterIP",
+                "ports": [m.service_port(81, target=80)],
+                "loadBalancerClass": None,
+                "externalTrafficPolicy": None,
+            }
+        },
+    )
+    lbs.wait_no_ingress(APP)
+    closed(outside, ip, 81)
+    wait_until(
+        "the cleanup finalizer to go",
+        lambda: LBCTL_FINALIZER not in ns.service(APP).finalizers,
+        timeout=lbs.timeout,
+    )
+    if cluster.lb_provider_is_lbctl:
+        lbs.create(lb_service("reuse", loadBalancerIP=ip))
+        assert lbs.ingress("reuse") == ip, "the address was not freed"
+
+
+@pytest.mark.conformance("LB-8")
+def test_delete_removes_everything(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, cluster: ClusterHandle
+) -> None:
+    """Deleting the Service removes the finalizer and the Service, closes the address and,
+    on lbctl, frees it for the next Service."""
+    pods = backends.deployment(ns, APP, 1)
+    lbs.create(lb_service())
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80, backends.names(pods))
+    assert LBCTL_FINALIZER in ns.service(APP).finalizers
+    ns.delete_service(APP)
+    ns.wait_service_gone(APP, timeout=lbs.timeout)
+    closed(outside, ip, 80)
+    if cluster.lb_provider_is_lbctl:
+        lbs.create(lb_service("next", loadBalancerIP=ip))
+        assert lbs.ingress("next") == ip, "the address was not freed"
+
+
+@pytest.mark.conformance("LB-9")
+def test_backend_scaled_to_zero_and_back(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside
+) -> None:
+    """No backends: the load balancer refuses or times out; backends again: it serves."""
+    backends.deployment(ns, APP, 2)
+    lbs.create(lb_service())
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80)
+    ns.scale("Deployment", APP, 0)
+    wait_until("no pods", lambda: not ns.pods(m.app_selector(APP)), timeout=60)
+    closed(outside, ip, 80)
+    ns.scale("Deployment", APP, 2)
+    pods = ns.wait_ready(m.app_selector(APP), 2)
+    serves(outside, ip, 80, backends.names(pods))
+
+
+@pytest.mark.conformance("LB-10")
+def test_excluded_node_stops_receiving(
+    ns: Namespace, lbs: LoadBalancers, outside: Outside, topology: Topology
+) -> None:
+    """A node labelled exclude-from-external-load-balancers stops receiving traffic, and
+    receives it again once the label is gone (the only endpoint runs there, policy Local).
+
+    Adding a node or killing one is not something the suite does to a cluster it was
+    given; those halves are covered by the provider's own e2e tests.
+    """
+    node = topology.need_workers(2)[0]
+    [pod] = backends.pinned(ns, APP, [node.name])
+    lbs.create(lb_service(externalTrafficPolicy="Local"))
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80, {pod.name})
+    label = {"metadata": {"labels": {EXCLUDE_LABEL: "true"}}}
+    ns.kube.core.patch_node(node.name, label)
+    try:
+        closed(outside, ip, 80)
+    finally:
+        ns.kube.core.patch_node(node.name, {"metadata": {"labels": {EXCLUDE_LABEL: None}}})
+    serves(outside, ip, 80, {pod.name})
+
+
+@pytest.mark.conformance("LB-11")
+def test_no_disruption_during_rollout(ns: Namespace, lbs: LoadBalancers, outside: Outside) -> None:
+    """While the backend Deployment rolls, at least 99% of requests succeed."""
+    # /readyz turns 503 on SIGTERM while netexec keeps serving for 5 s (it needs
+    # its UDP server to report ready at all).
+    spec = backends.spread_spec(APP, udp_port=8081, readiness_path="/readyz", delay_shutdown=5)
+    spec["terminationGracePeriodSeconds"] = 15
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    ns.create(m.deployment(APP, APP, replicas=3, spec=spec, strategy=strategy))
+    old = ns.wait_ready(m.app_selector(APP), 3, timeout=backends.POD_READY_TIMEOUT)
+    lbs.create(lb_service())
+    ip = lbs.ingress(APP)
+    serves(outside, ip, 80)
+    restart = {"spec": {"template": {"metadata": {"annotations": {"rollout": str(time.time())}}}}}
+    ns.kube.apps.patch_namespaced_deployment(APP, ns.name, restart)
+    ok = failed = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if outside.http(ip, 80, timeout=2):
+            ok += 1
+        else:
+            failed += 1
+        if ok % 20 == 0 and _rolled(ns, backends.names(old)):
+            break
+    assert _rolled(ns, backends.names(old)), "the rollout did not finish in 240s"
+    total = ok + failed
+    assert total >= 50, f"only {total} requests during the rollout"
+    assert ok / total >= 0.99, f"{failed} of {total} requests failed during the rollout"
+
+
+def _rolled(ns: Namespace, old: set[str]) -> bool:
+    pods = ns.pods(m.app_selector(APP))
+    return len(pods) == 3 and all(p.ready for p in pods) and not {p.name for p in pods} & old
+
+
+@pytest.mark.conformance("LB-12")
+def test_without_node_ports(ns: Namespace, lbs: LoadBalancers, outside: Outside) -> None:
+    """allocateLoadBalancerNodePorts: false is served (ingress that answers) or rejected
+    with a Warning event; no node port is allocated either way."""
+    pods = backends.deployment(ns, APP, 1)
+    lbs.create(lb_service(allocateLoadBalancerNodePorts=False))
+    assert not ns.service(APP).ports[0].get("node_port"), "a node port was allocated"
+
+    def outcome() -> str | None:
+        if ns.service(APP).ingress:
+            return "served"
+        warnings = [r for t, r, _ in ns.events("Service", APP) if t == "Warning"]
+        return f"rejected ({', '.join(warnings)})" if warnings else None
+
+    result = wait_until("an ingress or a Warning event", outcome, timeout=lbs.timeout)
+    if result == "served":
+        serves(outside, lbs.ingress(APP), 80, backends.names(pods))

@@ -1,0 +1,1 @@
+"""Unit tests of the conformance plugin: no cluster, no processes."""
