@@ -36,6 +36,39 @@ def _script(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def controller_command(kubeconfig: Path, *, pool: str, metrics_addr: str) -> list[str]:
+    """`lbctl run` serving class-less LoadBalancer Services from `pool`."""
+    return [
+        _script("lbctl"),
+        "run",
+        f"--kubeconfig={kubeconfig}",
+        "--default-class",
+        f"--pool={pool}",
+        f"--metrics-addr={metrics_addr}",
+    ]
+
+
+def nodeproxy_command(
+    kubeconfig: Path,
+    node: str,
+    *,
+    pool: str,
+    metrics_addr: str,
+    lease_namespace: str = "kube-system",
+) -> list[str]:
+    """`nodeproxy` for one node: its data plane in the node's network namespace."""
+    return [
+        _script("nodeproxy"),
+        f"--kubeconfig={kubeconfig}",
+        f"--netns={node}",
+        f"--interface={NODE_INTERFACE}",
+        f"--node-name={node}",
+        f"--pool={pool}",
+        f"--lease-namespace={lease_namespace}",
+        f"--metrics-addr={metrics_addr}",
+    ]
+
+
 class LoadBalancing:
     """The controller and the data plane, started and stopped together."""
 
@@ -59,37 +92,23 @@ class LoadBalancing:
 
     def start(self, *, ready_timeout: float = 30.0) -> Self:
         try:
+            address = f"127.0.0.1:{CONTROLLER_METRICS_PORT}"
             controller = self._spawn(
                 "lbctl",
-                [
-                    _script("lbctl"),
-                    "run",
-                    f"--kubeconfig={self.kubeconfig}",
-                    "--default-class",
-                    f"--pool={self.pool}",
-                    f"--metrics-addr=127.0.0.1:{CONTROLLER_METRICS_PORT}",
-                ],
+                controller_command(self.kubeconfig, pool=self.pool, metrics_addr=address),
             )
-            controller.wait_ready(
-                lambda: _http_ok(f"http://127.0.0.1:{CONTROLLER_METRICS_PORT}/healthz"),
-                timeout=ready_timeout,
-            )
+            controller.wait_ready(_probe(f"http://{address}/healthz"), timeout=ready_timeout)
             for index, node in enumerate(self.node_names):
-                port = NODEPROXY_METRICS_PORT + index
-                proxy = self._spawn(
-                    f"nodeproxy-{node}",
-                    [
-                        _script("nodeproxy"),
-                        f"--kubeconfig={self.kubeconfig}",
-                        f"--netns={node}",
-                        f"--interface={NODE_INTERFACE}",
-                        f"--node-name={node}",
-                        f"--pool={self.pool}",
-                        f"--lease-namespace={self.lease_namespace}",
-                        f"--metrics-addr=127.0.0.1:{port}",
-                    ],
+                address = f"127.0.0.1:{NODEPROXY_METRICS_PORT + index}"
+                command = nodeproxy_command(
+                    self.kubeconfig,
+                    node,
+                    pool=self.pool,
+                    metrics_addr=address,
+                    lease_namespace=self.lease_namespace,
                 )
-                proxy.wait_ready(_probe(f"http://127.0.0.1:{port}/healthz"), timeout=ready_timeout)
+                proxy = self._spawn(f"nodeproxy-{node}", command)
+                proxy.wait_ready(_probe(f"http://{address}/healthz"), timeout=ready_timeout)
         except (ReadinessTimeoutError, OSError):
             self.stop()
             raise

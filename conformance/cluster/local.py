@@ -22,7 +22,6 @@ import fcntl
 import gc
 import json
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +36,6 @@ from conformance.settings import SuiteSettings
 SHARE_DIR = Path("/run/lbctl-conformance")
 POOL = "198.18.0.200-198.18.0.250"
 WORKERS = 2
-NODE_INTERFACE = "eth0"
 CONTROLLER_METRICS = "198.18.0.1:10280"
 
 
@@ -135,44 +133,18 @@ def _node_names() -> list[str]:
 
 
 def _start_provider(kubeconfig: Path) -> dict[str, int]:
+    from lbctl.embedded import controller_command, nodeproxy_command
+
     logs = SHARE_DIR / "logs"
     pids = {
         "lbctl": procs.start(
-            [
-                sys.executable,
-                "-m",
-                "lbctl",
-                "run",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--default-class",
-                "--pool",
-                POOL,
-                "--metrics-addr",
-                CONTROLLER_METRICS,
-            ],
+            controller_command(kubeconfig, pool=POOL, metrics_addr=CONTROLLER_METRICS),
             logs / "lbctl.log",
         )
     }
     for node in _node_names():
         pids[f"nodeproxy/{node}"] = procs.start(
-            [
-                sys.executable,
-                "-m",
-                "nodeproxy.cli",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--interface",
-                NODE_INTERFACE,
-                "--node-name",
-                node,
-                "--netns",
-                node,
-                "--pool",
-                POOL,
-                "--metrics-addr",
-                "",
-            ],
+            nodeproxy_command(kubeconfig, node, pool=POOL, metrics_addr=""),
             logs / f"nodeproxy-{node}.log",
         )
     return pids
