@@ -59,10 +59,12 @@ def alive(pid: int, marker: str) -> bool:
     return marker in _cmdline(pid) and _state(pid) not in ("", "Z", "X")
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, *, wait: float = 0.0) -> None:
+    """Collect the exit status of a child of ours (waiting up to `wait` seconds)."""
     child = _CHILDREN.get(pid)
     if child is not None:
-        if child.poll() is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=wait)
             del _CHILDREN[pid]
         return
     with contextlib.suppress(ChildProcessError):
@@ -70,17 +72,13 @@ def _reap(pid: int) -> None:
 
 
 def stop(pid: int, marker: str) -> None:
-    """SIGTERM the pid if it is still ours, wait, then SIGKILL."""
-    if not alive(pid, marker):
-        _reap(pid)
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not alive(pid, marker):
-            return
-        time.sleep(0.1)
+    """SIGTERM the pid if it is still ours, wait, then SIGKILL; reap our children."""
     if alive(pid, marker):
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while alive(pid, marker) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if alive(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+    _reap(pid, wait=STOP_TIMEOUT)
