@@ -25,12 +25,25 @@ class Problem:
         return f"{self.field}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class StatusCondition:
+    """A condition the controller sets on the Service's status (True while it holds)."""
+
+    type: str
+    reason: str
+    message: str
+
+
 class InvalidServiceError(LbctlError):
     """The Service asks for something we cannot or will not build.
 
     Permanent until the user edits the Service: reported as a Warning event,
     retried with the slowest backoff, and no provider resource is touched.
+    Some have a status condition upstream also sets (LoadBalancerPortsError).
     """
+
+    #: set on the Service's status while the problem lasts
+    condition: StatusCondition | None = None
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)

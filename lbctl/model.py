@@ -89,6 +89,8 @@ class ServiceSpec:
     finalizers: tuple[str, ...] = ()
     deleting: bool = False
     ingress: tuple[Ingress, ...] = ()
+    #: types of the status conditions that are True
+    conditions: tuple[str, ...] = ()
 
     @property
     def key(self) -> ServiceKey:

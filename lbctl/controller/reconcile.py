@@ -56,6 +56,10 @@ class Result:
 
 DONE = Result(Outcome.DONE)
 
+#: status conditions a provider's InvalidServiceError may set; cleared once
+#: the Service is served again
+PROVIDER_CONDITIONS = frozenset({"LoadBalancerPortsError"})
+
 
 class Reconciler:
     """Reconciles Services against one provider."""
@@ -136,6 +140,8 @@ class Reconciler:
             self._metrics.errors.labels(kind="invalid").inc()
             if ref is not None:
                 self._recorder.warning(ref, "InvalidLoadBalancerConfig", str(err))
+            if err.condition is not None:
+                self._gateway.set_condition(key, err.condition)
             return Result(Outcome.RETRY, reason="invalid")
         except NotFoundError as err:
             # The Service went away mid-reconcile; its deletion event will follow.
@@ -185,6 +191,8 @@ class Reconciler:
         ingress = self._provider.ensure(lb)
         with self._lock:
             self._ensured[spec.key] = lb
+        for condition in PROVIDER_CONDITIONS & set(spec.conditions):
+            self._gateway.clear_condition(spec.key, condition)
         if ingress != spec.ingress:
             self._gateway.patch_ingress(spec.key, ingress)
         if changed:

@@ -90,6 +90,9 @@ def service_from_api(obj: Any) -> ServiceSpec:
         finalizers=tuple(meta.get("finalizers") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
         ingress=ingress,
+        conditions=tuple(
+            c["type"] for c in _get(data, "status", "conditions") or [] if c.get("status") == "True"
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from lbctl.errors import ConflictError, NotFoundError, TemporaryError
+from lbctl.errors import ConflictError, NotFoundError, StatusCondition, TemporaryError
 from lbctl.kube.convert import ingress_to_api
 from lbctl.model import Ingress, ServiceKey
 
@@ -141,6 +141,36 @@ class KubeGateway:
             f"patch status of {key}",
             lambda: self.core.patch_namespaced_service_status(
                 name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False
+            ),
+        )
+
+    def set_condition(self, key: ServiceKey, condition: StatusCondition) -> None:
+        """Set one status condition (merged by type, others untouched)."""
+        namespace, name = key.split("/", 1)
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        item = {
+            "type": condition.type,
+            "status": "True",
+            "reason": condition.reason,
+            "message": condition.message,
+            "lastTransitionTime": now,
+        }
+        body = {"status": {"conditions": [item]}}
+        call(
+            f"set condition {condition.type} on {key}",
+            lambda: self.core.patch_namespaced_service_status(
+                name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
+            ),
+        )
+
+    def clear_condition(self, key: ServiceKey, condition_type: str) -> None:
+        """Remove one status condition by type."""
+        namespace, name = key.split("/", 1)
+        body = {"status": {"conditions": [{"type": condition_type, "$patch": "delete"}]}}
+        call(
+            f"clear condition {condition_type} on {key}",
+            lambda: self.core.patch_namespaced_service_status(
+                name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
             ),
         )
 

@@ -20,7 +20,7 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbctl.errors import InvalidServiceError, Problem
+from lbctl.errors import InvalidServiceError, Problem, StatusCondition
 from lbctl.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
 from lbctl.providers.gce import names
 from lbctl.providers.gce.names import Ref
@@ -50,16 +50,12 @@ AFFINITY = {SessionAffinity.NONE: "NONE", SessionAffinity.CLIENT_IP: "CLIENT_IP"
 
 
 class MixedProtocolError(InvalidServiceError):
-    """Mixed protocols on one Service: upstream also sets this status condition.
+    """Mixed protocols on one Service: upstream also sets this status condition."""
 
-    `condition` is (type, reason, message) for `status.conditions`, for a
-    controller that wants to patch it as upstream does.
-    """
-
-    condition = (
-        "LoadBalancerPortsError",
-        "LoadBalancerMixedProtocolNotSupported",
-        "LoadBalancer with multiple protocols are not supported",
+    condition = StatusCondition(
+        type="LoadBalancerPortsError",
+        reason="LoadBalancerMixedProtocolNotSupported",
+        message="LoadBalancer with multiple protocols are not supported",
     )
 
 

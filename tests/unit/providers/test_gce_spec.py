@@ -281,7 +281,7 @@ def test_invalid_services_name_their_fields(
     assert sorted(p.field for p in caught.value.problems) == sorted(fields)
     if error is not None:
         assert isinstance(caught.value, error)
-        assert MixedProtocolError.condition[0] == "LoadBalancerPortsError"
+        assert MixedProtocolError.condition.type == "LoadBalancerPortsError"
 
 
 def test_a_cluster_id_that_cannot_name_resources_is_a_usage_error() -> None:

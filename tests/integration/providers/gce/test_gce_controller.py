@@ -170,3 +170,26 @@ def test_invalid_service_gets_a_warning_and_no_resources(
     wait_event(kube, namespace, "bad", reason="InvalidLoadBalancerConfig", contains="network-tier")
     wait_event(kube, namespace, "mixed", reason="InvalidLoadBalancerConfig", contains="mixed")
     assert fake.count(mutating=True) == 0 and fake.names() == {}
+
+    # Upstream's status condition for mixed protocols, cleared once fixed.
+    def ports_error() -> bool:
+        svc = core.read_namespaced_service("mixed", namespace)
+        return any(
+            c.type == "LoadBalancerPortsError" and c.status == "True"
+            for c in svc.status.conditions or []
+        )
+
+    wait_for("LoadBalancerPortsError condition", ports_error)
+    core.patch_namespaced_service(
+        "mixed",
+        namespace,
+        [
+            {
+                "op": "replace",
+                "path": "/spec/ports",
+                "value": [{"name": "p0", "port": 53, "protocol": "UDP", "targetPort": 8080}],
+            }
+        ],
+    )
+    wait_ingress(kube, namespace, "mixed", timeout=30)
+    wait_for("condition cleared", lambda: not ports_error())
