@@ -181,6 +181,12 @@ class Reconciler:
         lb = desired_load_balancer(spec, nodes)
         with self._lock:
             previous = self._ensured.get(spec.key)
+        if previous is not None and previous.uid != spec.uid:
+            # The Service was deleted and recreated under the same name while
+            # we were not looking (its finalizer removed by hand): the old
+            # one's resources are named after its UID and would leak.
+            self._provider.delete(previous.key, previous.uid)
+            previous = None
         changed = previous != lb
         if changed:
             self._recorder.normal(ref, "EnsuringLoadBalancer", "Ensuring load balancer")

@@ -65,7 +65,7 @@ class RecordingProvider:
         return self.inner.update_backends(lbs)
 
     def delete(self, key: ServiceKey, uid: str) -> None:
-        self._record("delete", key)
+        self._record("delete", (key, uid))
         self.inner.delete(key, uid)
 
     def plan(self, lb: LoadBalancer) -> list[Change]:

@@ -232,3 +232,28 @@ def test_failures_retry_with_backoff_and_do_not_block_others(
     )
     provider.fail_ensure.clear()
     wait_ingress(kube, namespace, "flaky")
+
+
+def test_recreated_service_releases_the_old_ones_resources(
+    kube: client.ApiClient, namespace: str, harness: ControllerHarness
+) -> None:
+    controller = harness.start(pools=[POOL_RANGE])
+    provider = controller.provider
+    assert isinstance(provider, RecordingProvider)
+    core = client.CoreV1Api(kube)
+    core.create_namespaced_service(namespace, lb_service("phoenix", harness.lb_class))
+    wait_ingress(kube, namespace, "phoenix")
+    old_uid = _service(kube, namespace, "phoenix").metadata.uid
+    # Someone strips the finalizer, deletes the Service and recreates it at
+    # once: whether the controller sees the gap or only the new UID, the old
+    # load balancer must be released.
+    merge_patch_service(kube, namespace, "phoenix", {"metadata": {"finalizers": None}})
+    core.delete_namespaced_service("phoenix", namespace)
+    wait_for("old Service gone", lambda: "phoenix" not in _names(core, namespace))
+    core.create_namespaced_service(namespace, lb_service("phoenix", harness.lb_class))
+    wait_ingress(kube, namespace, "phoenix")
+    wait_for(
+        "the old load balancer released",
+        lambda: (f"{namespace}/phoenix", old_uid) in provider.calls_of("delete"),
+    )
+    assert _service(kube, namespace, "phoenix").metadata.uid != old_uid
