@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -50,3 +51,43 @@ def merge_patch_service(
     client.CoreV1Api(api).patch_namespaced_service(
         name, namespace, body, _content_type="application/merge-patch+json"
     )
+
+
+class NodeObjects:
+    """Node objects registered as kubelets would (name, InternalIP, labels,
+    providerID); `cleanup()` deletes them. They are data: nothing routes to them.
+    """
+
+    def __init__(self, api: client.ApiClient, prefix: str) -> None:
+        self.core = client.CoreV1Api(api)
+        self.prefix = f"{prefix}{uuid.uuid4().hex[:6]}"
+        self.names: list[str] = []
+
+    def add(
+        self,
+        suffix: str,
+        address: str,
+        *,
+        labels: dict[str, str] | None = None,
+        provider_id: str | None = None,
+    ) -> str:
+        name = f"{self.prefix}-{suffix}"
+        self.core.create_node(
+            client.V1Node(
+                metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
+                spec=client.V1NodeSpec(provider_id=provider_id),
+            )
+        )
+        self.core.patch_node_status(
+            name, {"status": {"addresses": [{"type": "InternalIP", "address": address}]}}
+        )
+        self.names.append(name)
+        return name
+
+    def cleanup(self) -> None:
+        for name in self.names:
+            try:
+                self.core.delete_node(name)
+            except ApiException as err:
+                if err.status != 404:
+                    raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,37 +15,14 @@ from tests.integration.controller.conftest import (
     wait_event,
     wait_ingress,
 )
-from tests.kubehelpers import wait_for
+from tests.kubehelpers import NodeObjects, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-class Nodes:
-    """Creates Node objects (as kubelets would register them); deletes them after."""
-
+class Nodes(NodeObjects):
     def __init__(self, api: client.ApiClient) -> None:
-        self.core = client.CoreV1Api(api)
-        self.prefix = f"n{uuid.uuid4().hex[:6]}"
-        self.names: list[str] = []
-
-    def add(self, suffix: str, ip: str, *, labels: dict[str, str] | None = None) -> str:
-        name = f"{self.prefix}-{suffix}"
-        self.core.create_node(
-            client.V1Node(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
-        )
-        self.core.patch_node_status(
-            name, {"status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
-        )
-        self.names.append(name)
-        return name
-
-    def cleanup(self) -> None:
-        for name in self.names:
-            try:
-                self.core.delete_node(name)
-            except client.ApiException as err:
-                if err.status != 404:
-                    raise
+        super().__init__(api, "n")
 
 
 @pytest.fixture

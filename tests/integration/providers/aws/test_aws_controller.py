@@ -6,7 +6,6 @@ whose InternalIPs lie in 198.18.0.0/24: they are data, nothing routes to them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,53 +19,34 @@ from tests.fakes.aws import World, provider_id
 from tests.integration.controller.conftest import ControllerHarness, lb_service, wait_event
 from tests.integration.providers.aws.conftest import ProviderFactory
 from tests.integration.providers.aws.helpers import backend_admitted, cloud, ours
-from tests.kubehelpers import merge_patch_service, wait_for
+from tests.kubehelpers import NodeObjects, merge_patch_service, wait_for
 
 pytestmark = pytest.mark.integration
 
 NOTHING = {"load_balancers": 0, "target_groups": 0, "security_groups": 0, "listeners": 0}
 
 
-class AwsNodes:
+class AwsNodes(NodeObjects):
     """Node objects for moto instances; deleted afterwards."""
 
     def __init__(self, api: client.ApiClient, world: World) -> None:
-        self.core = client.CoreV1Api(api)
+        super().__init__(api, "aws")
         self.world = world
-        self.prefix = f"aws{uuid.uuid4().hex[:6]}"
-        self.names: list[str] = []
 
-    def add(self, zone: str, instance: str) -> str:
-        name = f"{self.prefix}-{len(self.names)}"
-        self.core.create_node(
-            client.V1Node(
-                metadata=client.V1ObjectMeta(
-                    name=name, labels={"topology.kubernetes.io/zone": zone}
-                ),
-                spec=client.V1NodeSpec(provider_id=provider_id(zone, instance)),
-            )
+    def add_instance(self, zone: str, instance: str) -> str:
+        return self.add(
+            str(len(self.names)),
+            f"198.18.0.{10 + len(self.names)}",
+            labels={"topology.kubernetes.io/zone": zone},
+            provider_id=provider_id(zone, instance),
         )
-        address = f"198.18.0.{10 + len(self.names)}"
-        self.core.patch_node_status(
-            name, {"status": {"addresses": [{"type": "InternalIP", "address": address}]}}
-        )
-        self.names.append(name)
-        return name
-
-    def cleanup(self) -> None:
-        for name in self.names:
-            try:
-                self.core.delete_node(name)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
 
 
 @pytest.fixture
 def aws_nodes(kube: client.ApiClient, world: World) -> Iterator[AwsNodes]:
     made = AwsNodes(kube, world)
     for zone, instance in world.instances:
-        made.add(zone, instance)
+        made.add_instance(zone, instance)
     try:
         yield made
     finally:
@@ -120,7 +100,7 @@ def test_controller_builds_updates_and_removes_the_nlb(  # noqa: PLR0917 (pytest
 
     # A node joins, then one is excluded: the target group follows.
     joined = world.add_instance()
-    aws_nodes.add(*joined)
+    aws_nodes.add_instance(*joined)
     wait_for("joined node registered", lambda: targets(aws) == everyone | {joined[1]})
     core.patch_node(aws_nodes.names[0], {"metadata": {"labels": {EXCLUDE_LABEL: ""}}})
     first = world.instances[0][1]

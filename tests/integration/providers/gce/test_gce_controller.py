@@ -7,7 +7,6 @@ routes to them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -25,54 +24,37 @@ from tests.integration.controller.conftest import (
 )
 from tests.integration.providers.gce.conftest import ProviderFactory
 from tests.integration.providers.gce.helpers import PROJECT, REGION, TAG, lb_names
-from tests.kubehelpers import merge_patch_service, wait_for
+from tests.kubehelpers import NodeObjects, merge_patch_service, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-class GceNodes:
+class GceNodes(NodeObjects):
     """Instances in the fake plus Node objects naming them; Nodes deleted afterwards."""
 
     def __init__(self, api: client.ApiClient, fake: GCEFake) -> None:
-        self.core = client.CoreV1Api(api)
+        super().__init__(api, "gce")
         self.fake = fake
-        self.prefix = f"gce{uuid.uuid4().hex[:6]}"
-        self.names: list[str] = []
 
-    def add(self) -> str:
+    def add_instance(self) -> str:
         index = len(self.names)
         name = f"{self.prefix}-{index}"
         zone = f"{REGION}-{'abc'[index % 3]}"
         address = f"198.18.0.{10 + index}"
         self.fake.seed_instance(name, zone=zone, ip=address, tags=[TAG])
-        self.core.create_node(
-            client.V1Node(
-                metadata=client.V1ObjectMeta(
-                    name=name, labels={"topology.kubernetes.io/zone": zone}
-                ),
-                spec=client.V1NodeSpec(provider_id=f"gce://{PROJECT}/{zone}/{name}"),
-            )
+        return self.add(
+            str(index),
+            address,
+            labels={"topology.kubernetes.io/zone": zone},
+            provider_id=f"gce://{PROJECT}/{zone}/{name}",
         )
-        self.core.patch_node_status(
-            name, {"status": {"addresses": [{"type": "InternalIP", "address": address}]}}
-        )
-        self.names.append(name)
-        return name
-
-    def cleanup(self) -> None:
-        for name in self.names:
-            try:
-                self.core.delete_node(name)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
 
 
 @pytest.fixture
 def gce_nodes(kube: client.ApiClient, fake: GCEFake) -> Iterator[GceNodes]:
     made = GceNodes(kube, fake)
     for _ in range(3):
-        made.add()
+        made.add_instance()
     try:
         yield made
     finally:
@@ -106,7 +88,7 @@ def test_controller_builds_updates_and_removes_the_load_balancer(
 
     # A node joins: one batched addInstance for the pool, nothing else mutates.
     fake.reset_calls()
-    joined = gce_nodes.add()
+    joined = gce_nodes.add_instance()
     wait_for("joined node in the pool", lambda: joined in members(fake, lb))
     assert fake.count("targetPools.addInstance") == 1
     assert fake.count(mutating=True) == 1
