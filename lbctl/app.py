@@ -68,7 +68,11 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
     server = MetricsServer(metrics.render, settings.metrics_addr, lambda: not lost.is_set()).start()
     try:
         if not settings.leader_elect:
-            controller.start()
+            try:
+                controller.start()
+            except TimeoutError as err:
+                print(f"lbctl: {err}: is the apiserver reachable?", file=sys.stderr)
+                return 1
             stop.wait()
             return 0
         elector = _elector(

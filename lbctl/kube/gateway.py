@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError
 from lbctl.errors import ConflictError, NotFoundError, StatusCondition, TemporaryError
 from lbctl.kube.convert import ingress_to_api
 from lbctl.model import Ingress, ServiceKey
+from lbctl.settings import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
             return client.ApiClient()
         except config.ConfigException:
             pass
-    api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
+    except (config.ConfigException, OSError) as err:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise UsageError(f"--kubeconfig {where}: {err}") from None
     return api
 
 

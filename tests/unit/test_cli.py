@@ -50,3 +50,10 @@ def test_env_fallback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
     assert "Kubernetes v1.37.2" in capsys.readouterr().out
+
+
+def test_missing_kubeconfig_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--kubeconfig", "/nonexistent/kubeconfig"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lbctl: --kubeconfig /nonexistent/kubeconfig")
+    assert err.count("\n") == 1
