@@ -2,7 +2,7 @@
 
 Topology (tests.netns): client, proxy and server namespaces on one bridge,
 inside a random 198.19.X.0/24; nothing leaves the namespaces. Each path has
-its own client namespace (same bridge, same path length): the server keeps
+its own client namespace (all on the same bridge): the server keeps
 TIME_WAIT sockets (60 s) and conntrack entries of every closed connection,
 and the server's kube-proxy emulation redirects the LB IP to its own
 address, so a shared client would reuse the ports the direct run left in
@@ -11,9 +11,17 @@ stale ACK, the client resets and retransmits the SYN after 1 s, which once
 halved nodeproxy's connection rate (a benchmark artifact, see
 docs/nodeproxy.md). `syn_retrans` (client SYN retransmissions during the
 connection-rate run) must stay near 0 for a result to be meaningful.
-Three paths:
+Four paths:
 
-- direct:    client -> server address (the physical limit);
+- direct:    client -> server address on the same bridge, skipping the proxy
+             namespace (the physical limit);
+- direct via middle: client -> server address with the proxy as next hop
+             (route via the proxy, ip_forward=1 there, no nodeproxy rules, no
+             ICMP redirects): each client-to-server frame crosses the bridge
+             and the proxy's veth twice like nodeproxy's, but through the
+             plain kernel IP forwarding path; replies go straight back, as
+             with nodeproxy. This is the issue's "direct routed path" through
+             a middle namespace;
 - nodeproxy: client -> LB IP held by the proxy -> (netdev ingress, layer-2
              rewrite) -> server, which accepts the LB IP as kube-proxy would;
 - haproxy:   client -> proxy address -> haproxy 2.6 (mode tcp, splice) -> server.
@@ -136,6 +144,32 @@ def syn_retransmits(host: Host) -> int:
     return int(match.group(1)) if match else 0
 
 
+def route_via_middle(client: Host, proxy: Host, server: Host) -> None:
+    """Make the proxy namespace a plain router hop from `client` to `server`.
+
+    The proxy forwards (ip_forward=1) without sending ICMP redirects (which
+    would teach the client the shorter on-link path); the client routes the
+    server's /32 via the proxy and ignores redirects. Replies from the server
+    go straight to the client (same subnet), like nodeproxy's direct return.
+    """
+    for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"):
+        proxy.run("sysctl", "-qw", key)
+    proxy.run("sysctl", "-qw", "net.ipv4.conf.eth0.send_redirects=0")
+    for scope in ("all", "eth0"):
+        client.run("sysctl", "-qw", f"net.ipv4.conf.{scope}.accept_redirects=0")
+    client.run("ip", "route", "add", f"{server.ip}/32", "via", str(proxy.ip), "dev", "eth0")
+    route = client.run("ip", "route", "get", str(server.ip))
+    if f"via {proxy.ip}" not in route:
+        raise RuntimeError(f"client route to {server.ip} does not use the proxy: {route}")
+
+
+def forwarded(host: Host) -> int:
+    """The host's IpForwDatagrams (packets it routed)."""
+    out = host.run("nstat", "-asz", "IpForwDatagrams", check=False)
+    match = re.search(r"IpForwDatagrams\s+(\d+)", out)
+    return int(match.group(1)) if match else 0
+
+
 def measure(
     name: str, topo: Topology, *, client: Host, server: Host, target: IPv4Address, seconds: int
 ) -> Result:
@@ -159,10 +193,11 @@ def run(seconds: int) -> list[Result]:
         # one client per path, so no path inherits another's TIME_WAIT state
         clients = {
             path: topo.add_host(f"client-{path}", 10 + i)
-            for i, path in enumerate(("direct", "nodeproxy", "haproxy"))
+            for i, path in enumerate(("direct", "middle", "nodeproxy", "haproxy"))
         }
         proxy = topo.add_host("proxy", 20)
         server = topo.add_host("server", 30)
+        route_via_middle(clients["middle"], proxy, server)
         lb_ip = topo.address(200)
         proxy.run("ip", "addr", "add", f"{lb_ip}/32", "dev", "eth0")
         topo.emulate_kube_proxy(server, lb_ip)
@@ -190,15 +225,30 @@ def run(seconds: int) -> list[Result]:
                 )
             )
             time.sleep(0.5)
+            direct = measure(
+                "direct",
+                topo,
+                client=clients["direct"],
+                server=server,
+                target=server.ip,
+                seconds=seconds,
+            )
+            fwd_before = forwarded(proxy)
+            middle = measure(
+                "direct via middle",
+                topo,
+                client=clients["middle"],
+                server=server,
+                target=server.ip,
+                seconds=seconds,
+            )
+            fwd = forwarded(proxy) - fwd_before
+            print(f"  proxy forwarded {fwd} packets for direct via middle", file=sys.stderr)
+            if fwd < 1000:
+                raise RuntimeError(f"direct via middle bypassed the proxy ({fwd} forwarded)")
             return [
-                measure(
-                    "direct",
-                    topo,
-                    client=clients["direct"],
-                    server=server,
-                    target=server.ip,
-                    seconds=seconds,
-                ),
+                direct,
+                middle,
                 measure(
                     "nodeproxy",
                     topo,
@@ -223,16 +273,18 @@ def run(seconds: int) -> list[Result]:
 
 def table(results: list[Result]) -> str:
     by = {r.path: r for r in results}
-    direct, haproxy = by["direct"], by["haproxy"]
+    direct, middle, haproxy = by["direct"], by["direct via middle"], by["haproxy"]
     lines = [
-        "| path | Gbit/s | vs direct | conn/s | vs direct | vs haproxy | p50 ms | p99 ms "
-        "| p99 vs haproxy | client IP kept | SYN retrans |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| path | Gbit/s | vs direct | vs via middle | conn/s | vs direct | vs via middle "
+        "| vs haproxy | p50 ms | p99 ms | p99 vs haproxy | client IP kept | SYN retrans |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.path} | {r.gbit_s:.1f} | {r.gbit_s / direct.gbit_s:.2f} | {r.conn_s:.0f} "
-            f"| {r.conn_s / direct.conn_s:.2f} | {r.conn_s / haproxy.conn_s:.2f} "
+            f"| {r.path} | {r.gbit_s:.1f} | {r.gbit_s / direct.gbit_s:.2f} "
+            f"| {r.gbit_s / middle.gbit_s:.2f} | {r.conn_s:.0f} "
+            f"| {r.conn_s / direct.conn_s:.2f} | {r.conn_s / middle.conn_s:.2f} "
+            f"| {r.conn_s / haproxy.conn_s:.2f} "
             f"| {r.p50_ms:.3f} | {r.p99_ms:.3f} | {r.p99_ms / haproxy.p99_ms:.2f} "
             f"| {'yes' if r.source_ip_preserved else 'no'} | {r.syn_retrans} |"
         )
