@@ -10,12 +10,11 @@ from lbctl.model import (
     LoadBalancer,
     NodeInfo,
     Protocol,
-    ServicePort,
-    ServiceSpec,
     SessionAffinity,
     TrafficPolicy,
 )
 from tests.fakes.aws import CLUSTER_ID, World, everything, provider_id
+from tests.services import service_spec
 
 UID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 LB_NAME = "a0b1c2d3e4f5061728394a5b6c7d8e9f"
@@ -48,21 +47,15 @@ def service_lb(
     nodes: Sequence[NodeInfo] | None = None,
     ip_families: tuple[str, ...] = ("IPv4",),
 ) -> LoadBalancer:
-    spec = ServiceSpec(
-        namespace="default",
-        name=name,
+    spec = service_spec(
         uid=uid,
-        type="LoadBalancer",
-        load_balancer_class=None,
-        ports=tuple(
-            ServicePort(f"p{i}", Protocol(proto), port, node_port)
-            for i, (port, proto, node_port) in enumerate(ports)
-        ),
-        load_balancer_ip=ip,
-        source_ranges=tuple(ranges),
-        external_traffic_policy=policy,
-        health_check_node_port=health_port,
-        session_affinity=affinity,
+        name=name,
+        ports=ports,
+        ranges=ranges,
+        affinity=affinity,
+        policy=policy,
+        health_port=health_port,
+        ip=ip,
         ip_families=ip_families,
     )
     return desired_load_balancer(

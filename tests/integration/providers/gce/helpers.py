@@ -11,13 +11,12 @@ from lbctl.model import (
     LoadBalancer,
     NodeInfo,
     Protocol,
-    ServicePort,
-    ServiceSpec,
     SessionAffinity,
     TrafficPolicy,
 )
 from lbctl.providers.gce.names import Scope
 from tests.fakes.gce import GCEFake
+from tests.services import service_spec
 
 PROJECT = "p"
 REGION = "us-central1"
@@ -72,22 +71,17 @@ def service_lb(
     annotations: dict[str, str] | None = None,
 ) -> LoadBalancer:
     infos = [n.info() if isinstance(n, Node) else n for n in nodes]
-    spec = ServiceSpec(
-        namespace=namespace,
-        name=name,
+    spec = service_spec(
         uid=uid,
-        type="LoadBalancer",
-        load_balancer_class=None,
-        ports=tuple(
-            ServicePort(f"p{i}", Protocol(proto), port, node_port)
-            for i, (port, proto, node_port) in enumerate(ports)
-        ),
-        load_balancer_ip=ip,
-        source_ranges=tuple(ranges),
-        external_traffic_policy=policy,
-        health_check_node_port=health_port if policy is TrafficPolicy.LOCAL else None,
-        session_affinity=affinity,
-        annotations=tuple((annotations or {}).items()),
+        name=name,
+        namespace=namespace,
+        ports=ports,
+        ranges=ranges,
+        affinity=affinity,
+        policy=policy,
+        health_port=health_port if policy is TrafficPolicy.LOCAL else None,
+        ip=ip,
+        annotations=annotations,
     )
     return desired_load_balancer(spec, infos, supported_protocols=frozenset(Protocol))
 
