@@ -20,7 +20,7 @@ from lbctl.controller.reconcile import Reconciler
 from lbctl.desired import eligible_backends
 from lbctl.kube.gateway import EventRecorder, ObjectRef
 from lbctl.metrics import Metrics
-from lbctl.model import Backend, NodeInfo, ServiceKey
+from lbctl.model import NodeInfo, ServiceKey
 from lbctl.providers.base import Provider
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ class NodeSyncer:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last: tuple[Backend, ...] | None = None
         self.syncs = 0
 
     def trigger(self) -> None:
@@ -115,5 +114,4 @@ class NodeSyncer:
                 self._requeue(lb.key)
         self._metrics.node_syncs.labels(result="ok" if not failures else "partial").inc()
         self.syncs += 1
-        self._last = backends
         return len(updated)
