@@ -5,7 +5,7 @@ install:
 	hack/install.sh
 
 demo: install
-	.venv/bin/lbctl demo
+	.venv/bin/localcluster demo
 
 test: install
 	hack/test.sh

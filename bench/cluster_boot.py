@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lbctl.cluster.cluster import LocalCluster
-from lbctl.cluster.controlplane import ControlPlane
+from localcluster.cluster import LocalCluster
+from localcluster.controlplane import ControlPlane
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 90.0

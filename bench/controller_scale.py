@@ -29,8 +29,8 @@ from typing import Any
 
 from kubernetes import client, config
 
-from lbctl.cluster.controlplane import ControlPlane
-from lbctl.cluster.processes import Supervised
+from localcluster.controlplane import ControlPlane
+from localcluster.processes import Supervised
 
 RESULTS = Path(__file__).parent / "results"
 CLASS = "bench.lbctl.io/lb"

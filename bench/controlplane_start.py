@@ -18,8 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from lbctl.cluster.build import ensure_control_plane_binaries
-from lbctl.cluster.controlplane import ControlPlane
+from localcluster.build import ensure_control_plane_binaries
+from localcluster.controlplane import ControlPlane
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 15.0

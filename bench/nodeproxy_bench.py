@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lbctl.model import Protocol, ServiceKey
+from lbcommon.model import Protocol, ServiceKey
 from nodeproxy.config import DataplaneConfig, HealthTarget, Listener, NodeBackend
 from nodeproxy.dataplane import Dataplane
 from nodeproxy.nft import RenderSettings

@@ -36,9 +36,9 @@ from typing import Any
 # The moto helpers live with the tests (tests/fakes/aws.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lbctl.desired import desired_load_balancer
+from lbcommon.desired import desired_load_balancer
+from lbcommon.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.metrics import Metrics
-from lbctl.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.providers.aws import AwsProvider
 from lbctl.providers.aws.api import is_mutating
 from tests.fakes.aws import CLUSTER_ID, MotoServer, World, moto_server, provider_id

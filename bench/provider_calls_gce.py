@@ -43,9 +43,9 @@ from typing import Any
 # The GCE fake lives with the tests (tests/fakes/gce/).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lbctl.desired import desired_load_balancer
+from lbcommon.desired import desired_load_balancer
+from lbcommon.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.metrics import Metrics
-from lbctl.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.providers.gce import GceProvider, RetryPolicy, Scope, connect
 from lbctl.providers.gce.diff import plan_ensure
 from lbctl.providers.gce.inventory import DirectReader

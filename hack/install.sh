@@ -21,14 +21,16 @@ fi
 
 command -v go >/dev/null || { echo "install: Go is required to build Kubernetes" >&2; exit 1; }
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml localcluster/pyproject.toml conformance/pyproject.toml | sha256sum | cut -c1-16)
 if [[ ! -f $stamp ]]; then
   echo "install: Python environment (.venv)"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  # Three distributions: the controller (lbctl, nodeproxy, lbcommon), the
+  # local cluster and the conformance suite.
+  .venv/bin/pip install -q -e '.[test]' -e ./localcluster -e './conformance[kind]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
 # Build (or find cached) the upstream binaries the tests and demo use.
-.venv/bin/python -m lbctl.cluster.build all
+.venv/bin/python -m localcluster.build all

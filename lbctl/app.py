@@ -14,14 +14,16 @@ from typing import Any, TextIO
 
 from kubernetes import client
 
+from lbcommon.desired import ClassPolicy, desired_load_balancer
+from lbcommon.errors import InvalidServiceError
+from lbcommon.httpserver import MetricsServer
+from lbcommon.kube.client import load_api_client
+from lbcommon.kube.convert import node_from_api, service_from_api
+from lbcommon.kube.leader import LeaderElector, LeaseSettings
+from lbcommon.model import OWNER_ANNOTATION, Ingress, ServiceKey
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
-from lbctl.desired import ClassPolicy, desired_load_balancer
-from lbctl.errors import InvalidServiceError
-from lbctl.kube.convert import node_from_api, service_from_api
-from lbctl.kube.gateway import KubeGateway, load_api_client
-from lbctl.kube.leader import LeaderElector, LeaseSettings
-from lbctl.metrics import Metrics, MetricsServer
-from lbctl.model import OWNER_ANNOTATION, Ingress, ServiceKey
+from lbctl.kube.gateway import KubeGateway
+from lbctl.metrics import Metrics
 from lbctl.providers.base import Provider
 from lbctl.settings import Settings
 
@@ -65,9 +67,18 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
         metrics=metrics,
     )
     lost = threading.Event()
-    server = MetricsServer(metrics.render, settings.metrics_addr, lambda: not lost.is_set()).start()
+    leading = threading.Event()
+    server = MetricsServer(
+        metrics.render,
+        settings.metrics_addr,
+        # Ready: a standby, or a leader whose controller runs. Live: leadership
+        # was not lost (a replica that lost it exits anyway).
+        ready=lambda: not lost.is_set() and (controller.healthy or not leading.is_set()),
+        live=lambda: not lost.is_set(),
+    ).start()
     try:
         if not settings.leader_elect:
+            leading.set()
             try:
                 controller.start()
             except TimeoutError as err:
@@ -76,7 +87,13 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
             stop.wait()
             return 0
         elector = _elector(
-            api, settings=settings, controller=controller, metrics=metrics, lost=lost, stop=stop
+            api,
+            settings=settings,
+            controller=controller,
+            metrics=metrics,
+            leading=leading,
+            lost=lost,
+            stop=stop,
         )
         elector.start()
         stop.wait()
@@ -94,11 +111,13 @@ def _elector(
     settings: Settings,
     controller: ServiceController,
     metrics: Metrics,
+    leading: threading.Event,
     lost: threading.Event,
     stop: threading.Event,
 ) -> LeaderElector:
     def started() -> None:
         metrics.leader.set(1)
+        leading.set()
         controller.start()
 
     def stopped() -> None:

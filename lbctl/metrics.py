@@ -1,4 +1,4 @@
-"""Prometheus metrics and the /healthz endpoint, on a registry of our own.
+"""lbctl's Prometheus metrics, on a registry of our own (lbcommon.httpserver serves them).
 
 No global registry: each controller (and each test) owns a `Metrics`, so two
 instances in one process never share or clash on counters.
@@ -6,13 +6,7 @@ instances in one process never share or clash on counters.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
 class Metrics:
@@ -67,59 +61,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsServer:
-    """Serves /metrics and /healthz on one address; stop() joins its thread.
-
-    Shared by lbctl and nodeproxy: `render` produces the exposition text.
-    """
-
-    def __init__(
-        self, render: Callable[[], bytes], address: str, healthy: Callable[[], bool]
-    ) -> None:
-        host, _, port = address.rpartition(":")
-        handler = _handler(render, healthy)
-        self._server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-server", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _handler(
-    render: Callable[[], bytes], healthy: Callable[[], bool]
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._reply(200, render(), CONTENT_TYPE_LATEST)
-            elif self.path in ("/healthz", "/livez", "/readyz"):
-                ok = healthy()
-                self._reply(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")
-            else:
-                self._reply(404, b"not found\n", "text/plain")
-
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: scrapes are not news."""
-
-    return Handler

@@ -12,15 +12,13 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from lbctl.ipam import Pool, PoolSpecError, parse_pools
+from lbcommon.flags import Flags, UsageError, host_port, positive_float, positive_int
+from lbcommon.pools import DEFAULT_POOL, Pool
 
-DEFAULT_POOL = "198.18.0.200-198.18.0.250"
 DEFAULT_CLASS = "lbctl.io/lbctl"
 PROVIDERS = ("local", "gce", "aws")
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+FLAGS = Flags("LBCTL")
+env_default = FLAGS.env
 
 
 @dataclass(frozen=True)
@@ -46,15 +44,6 @@ class Settings:
     aws_vpc_id: str | None = None
 
 
-def env_default(flag: str, default: str | None = None) -> str | None:
-    """$LBCTL_<FLAG> for `--flag`, else `default`."""
-    return os.environ.get("LBCTL_" + flag.lstrip("-").upper().replace("-", "_"), default)
-
-
-def _env_bool(flag: str) -> bool:
-    return (env_default(flag) or "").lower() in ("1", "true", "yes", "on")
-
-
 def add_controller_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `run`, `plan` and `gc`."""
     a = parser.add_argument
@@ -74,7 +63,7 @@ def add_controller_flags(parser: argparse.ArgumentParser) -> None:
     a(
         "--default-class",
         action="store_true",
-        default=_env_bool("--default-class"),
+        default=FLAGS.env_bool("--default-class"),
         help="also serve LoadBalancer Services without a loadBalancerClass",
     )
     a("--cluster-id", default=env_default("--cluster-id", "lbctl"), help="names cloud resources")
@@ -92,49 +81,16 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     a("--workers", default=env_default("--workers", "4"), help="concurrent reconciles")
     a("--resync-period", default=env_default("--resync-period", "300"), help="seconds")
     a("--metrics-addr", default=env_default("--metrics-addr", "0.0.0.0:8080"))
-    a("--leader-elect", action="store_true", default=_env_bool("--leader-elect"))
+    a("--leader-elect", action="store_true", default=FLAGS.env_bool("--leader-elect"))
     a("--leader-elect-namespace", default=env_default("--leader-elect-namespace", "kube-system"))
     a("--leader-elect-id", default=env_default("--leader-elect-id"))
-
-
-def _positive_int(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise UsageError(f"{name} must be at least 1, not {number}")
-    return number
-
-
-def _positive_float(name: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from None
-    if number <= 0:
-        raise UsageError(f"{name} must be positive, not {value}")
-    return number
-
-
-def _metrics_addr(value: str) -> str:
-    _host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--metrics-addr must be HOST:PORT, not {value!r}")
-    return value
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Validate parsed flags into Settings, or raise UsageError."""
     if args.provider not in PROVIDERS:
         raise UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {args.provider!r}")
-    pool_specs = args.pool or [
-        p.strip() for p in (env_default("--pool", DEFAULT_POOL) or "").split(",") if p.strip()
-    ]
-    try:
-        pools = parse_pools(pool_specs)
-    except PoolSpecError as err:
-        raise UsageError(f"--pool: {err}") from None
+    pools = FLAGS.pools(args.pool)
     if not args.load_balancer_class or "/" not in args.load_balancer_class:
         raise UsageError(
             "--load-balancer-class must be a domain-prefixed name such as example.com/lb, "
@@ -151,9 +107,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         pools=pools,
         load_balancer_class=args.load_balancer_class,
         default_class=args.default_class,
-        workers=_positive_int("--workers", args.workers) if run else 1,
-        resync_period=_positive_float("--resync-period", args.resync_period) if run else 300.0,
-        metrics_addr=_metrics_addr(args.metrics_addr) if run else "",
+        workers=positive_int("--workers", args.workers) if run else 1,
+        resync_period=positive_float("--resync-period", args.resync_period) if run else 300.0,
+        metrics_addr=host_port("--metrics-addr", args.metrics_addr) if run else "",
         leader_elect=args.leader_elect if run else False,
         leader_elect_namespace=args.leader_elect_namespace if run else "kube-system",
         leader_elect_id=(args.leader_elect_id if run else None)

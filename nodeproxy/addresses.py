@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Collection, Sequence
 from ipaddress import IPv4Address, ip_address
 
-from lbctl.ipam import Pool
+from lbcommon.pools import Pool
 from nodeproxy import netns
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from ipaddress import IPv4Address
 
 from kubernetes import client
 
-from lbctl.ipam import Pool
-from lbctl.kube.convert import node_from_api, service_from_api
-from lbctl.kube.informer import Informer, Obj
-from lbctl.metrics import MetricsServer
+from lbcommon.httpserver import MetricsServer
+from lbcommon.kube.convert import node_from_api, service_from_api
+from lbcommon.kube.informer import Informer, Obj
+from lbcommon.pools import Pool
 from nodeproxy.addresses import Addresses
 from nodeproxy.announce import Announcer, MembershipSettings
 from nodeproxy.config import DataplaneConfig
@@ -116,7 +116,7 @@ class Agent:
     def start(self) -> Agent:
         if self.settings.metrics_addr:
             self._server = MetricsServer(
-                self.metrics.render, self.settings.metrics_addr, self.healthy
+                self.metrics.render, self.settings.metrics_addr, ready=self.healthy
             ).start()
         self.engine.start()
         self.services.start()

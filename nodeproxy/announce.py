@@ -39,7 +39,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.kube.informer import Informer, Obj
+from lbcommon.kube.informer import Informer, Obj
 
 log = logging.getLogger(__name__)
 

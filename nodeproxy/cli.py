@@ -13,51 +13,31 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from lbctl import logs
-from lbctl.ipam import PoolSpecError, parse_pools
+from lbcommon import logs
+from lbcommon.flags import Flags, Parser, UsageError, host_port, positive_int
+from lbcommon.kube.client import load_api_client
+from lbcommon.pools import DEFAULT_POOL
 from nodeproxy.agent import Agent, AgentSettings
 
-DEFAULT_POOL = "198.18.0.200-198.18.0.250"
-
-
-class UsageError(Exception):
-    """Bad input: one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _env(flag: str, default: str | None = None) -> str | None:
-    return os.environ.get("NODEPROXY_" + flag.upper().replace("-", "_"), default)
+FLAGS = Flags("NODEPROXY")
+_env = FLAGS.env
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="nodeproxy", description="L4 data plane of lbctl's local provider")
+    p = Parser(prog="nodeproxy", description="L4 data plane of lbctl's local provider")
     a = p.add_argument
-    a("--kubeconfig", default=_env("kubeconfig", os.environ.get("KUBECONFIG")))
-    a("--interface", default=_env("interface"), help="interface that announces LB IPs")
-    a("--node-name", default=_env("node-name", os.environ.get("NODE_NAME")))
+    a("--kubeconfig", default=_env("--kubeconfig", os.environ.get("KUBECONFIG")))
+    a("--interface", default=_env("--interface"), help="interface that announces LB IPs")
+    a("--node-name", default=_env("--node-name", os.environ.get("NODE_NAME")))
     a("--pool", action="append", default=None, help=f"repeatable (default {DEFAULT_POOL})")
-    a("--lease-namespace", default=_env("lease-namespace", os.environ.get("POD_NAMESPACE")))
-    a("--metrics-addr", default=_env("metrics-addr", "0.0.0.0:10262"))
-    a("--netns", default=_env("netns"), help="run the data plane in this named netns")
-    a("--max-connections", default=_env("max-connections", "65536"))
-    a("--tcp-idle-timeout", default=_env("tcp-idle-timeout", "3600"))
-    a("--udp-idle-timeout", default=_env("udp-idle-timeout", "120"))
+    a("--lease-namespace", default=_env("--lease-namespace", os.environ.get("POD_NAMESPACE")))
+    a("--metrics-addr", default=_env("--metrics-addr", "0.0.0.0:10262"))
+    a("--netns", default=_env("--netns"), help="run the data plane in this named netns")
+    a("--max-connections", default=_env("--max-connections", "65536"))
+    a("--tcp-idle-timeout", default=_env("--tcp-idle-timeout", "3600"))
+    a("--udp-idle-timeout", default=_env("--udp-idle-timeout", "120"))
     a("-v", "--verbose", action="store_true")
     return p
-
-
-def _positive(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"--{name}: {value!r} is not a number") from None
-    if number <= 0:
-        raise UsageError(f"--{name}: must be positive, got {number}")
-    return number
 
 
 def settings_from_args(argv: Sequence[str]) -> tuple[AgentSettings, argparse.Namespace]:
@@ -66,12 +46,7 @@ def settings_from_args(argv: Sequence[str]) -> tuple[AgentSettings, argparse.Nam
         raise UsageError("--interface is required (or NODEPROXY_INTERFACE)")
     if not args.node_name:
         raise UsageError("--node-name is required (or NODEPROXY_NODE_NAME, NODE_NAME)")
-    pools_env = _env("pool")
-    specs = args.pool or (pools_env.split(",") if pools_env else [DEFAULT_POOL])
-    try:
-        pools = parse_pools([s.strip() for s in specs])
-    except PoolSpecError as err:
-        raise UsageError(f"--pool: {err}") from None
+    pools = FLAGS.pools(args.pool)
     if args.netns and not os.path.exists(f"/run/netns/{args.netns}"):
         raise UsageError(f"--netns: no network namespace named {args.netns!r}")
     settings = AgentSettings(
@@ -79,11 +54,11 @@ def settings_from_args(argv: Sequence[str]) -> tuple[AgentSettings, argparse.Nam
         node_name=args.node_name,
         pools=pools,
         lease_namespace=args.lease_namespace or "kube-system",
-        metrics_addr=args.metrics_addr or None,
+        metrics_addr=host_port("--metrics-addr", args.metrics_addr) if args.metrics_addr else None,
         netns=args.netns,
-        max_connections=_positive("max-connections", args.max_connections),
-        tcp_idle_timeout=_positive("tcp-idle-timeout", args.tcp_idle_timeout),
-        udp_idle_timeout=_positive("udp-idle-timeout", args.udp_idle_timeout),
+        max_connections=positive_int("--max-connections", args.max_connections),
+        tcp_idle_timeout=positive_int("--tcp-idle-timeout", args.tcp_idle_timeout),
+        udp_idle_timeout=positive_int("--udp-idle-timeout", args.udp_idle_timeout),
     )
     return settings, args
 
@@ -95,13 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nodeproxy: {err}", file=sys.stderr)
         return 2
     logs.configure(verbose=args.verbose)
-    from kubernetes import client, config
-
-    if args.kubeconfig:
-        api = config.new_client_from_config(config_file=args.kubeconfig)
-    else:
-        config.load_incluster_config()
-        api = client.ApiClient()
+    try:
+        api = load_api_client(args.kubeconfig)
+    except UsageError as err:
+        print(f"nodeproxy: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -3,7 +3,7 @@
 Guarantees:
 - Only Services of type LoadBalancer whose `status.loadBalancer.ingress` holds
   an IPv4 address inside our pools are served, and only on the IPs this
-  instance owns. A Service that `lbctl.desired.desired_load_balancer` rejects
+  instance owns. A Service that `lbcommon.desired.desired_load_balancer` rejects
   is skipped and named in `DataplaneConfig.problems`; it never gets a
   partial or wider configuration.
 - A listener's backends are always eligible cluster nodes (InternalIP, never
@@ -26,10 +26,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 
-from lbctl.desired import desired_load_balancer
-from lbctl.errors import InvalidServiceError
-from lbctl.ipam import Pool
-from lbctl.model import (
+from lbcommon.desired import desired_load_balancer
+from lbcommon.errors import InvalidServiceError
+from lbcommon.model import (
     LoadBalancer,
     NodeInfo,
     Protocol,
@@ -37,6 +36,7 @@ from lbctl.model import (
     ServiceSpec,
     SessionAffinity,
 )
+from lbcommon.pools import Pool
 
 #: hash slots per listener; a power of two keeps the modulo cheap and fair
 SLOTS = 256

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from ipaddress import IPv4Address, ip_address
 
-from lbctl.model import Protocol
+from lbcommon.model import Protocol
 from nodeproxy import netns
 from nodeproxy.config import DataplaneConfig, Listener
 from nodeproxy.nft import (

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
-from lbctl.ipam import Pool
-from lbctl.model import NodeInfo, ServiceSpec
+from lbcommon.model import NodeInfo, ServiceSpec
+from lbcommon.pools import Pool
 from nodeproxy.config import DataplaneConfig, all_ips, build_config, health_targets
 from nodeproxy.dataplane import Dataplane, DataplaneError, neighbours
 from nodeproxy.health import HealthChecker, HealthSettings

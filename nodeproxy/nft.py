@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Any
 
-from lbctl.model import Protocol
+from lbcommon.model import Protocol
 from nodeproxy.config import SLOTS, DataplaneConfig, Listener
 
 TABLE = "lbctl_nodeproxy"

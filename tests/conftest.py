@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from lbctl.cluster.controlplane import ControlPlane
+from localcluster.controlplane import ControlPlane
 from tests import netguard
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from lbctl.model import Protocol, ServicePort, ServiceSpec, SessionAffinity, TrafficPolicy
+from lbcommon.model import Protocol, ServicePort, ServiceSpec, SessionAffinity, TrafficPolicy
 
 
 def service_spec(

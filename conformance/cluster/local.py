@@ -1,4 +1,4 @@
-"""`--cluster=local`: our own multi-node cluster from `lbctl.cluster`.
+"""`--cluster=local`: our own multi-node cluster from `localcluster`.
 
 The runner sits in the root network namespace on the node bridge `lbk0`, so
 node and load-balancer addresses are reachable directly; the guard keeps
@@ -10,7 +10,7 @@ Guarantees:
   of the run (xdist workers): a file lock orders them, a share file lists
   the pids of the pytest processes using it, and the last one out stops
   what the run started;
-- a cluster that was already up (`lbctl cluster up`) is used and left
+- a cluster that was already up (`localcluster up`) is used and left
   running; a cluster this adapter started is torn down at the end;
 - without root, or when the cluster cannot start, `ClusterUnavailableError`
   carries the reason.
@@ -76,7 +76,7 @@ def _locked() -> Iterator[None]:
 
 def _running_cluster() -> Path | None:
     """The kubeconfig of a ready local cluster, if one is up."""
-    from lbctl.cluster.state import ClusterRecord, state_dir
+    from localcluster.state import ClusterRecord, state_dir
 
     record = ClusterRecord.load(state_dir())
     if record is None or not record.ready:
@@ -92,7 +92,7 @@ _STARTED: list[object] = []
 
 
 def _start_cluster() -> Path:
-    from lbctl.cluster.cluster import LocalCluster
+    from localcluster.cluster import LocalCluster
 
     cluster = LocalCluster(WORKERS, detached=True)
     try:
@@ -106,7 +106,7 @@ def _start_cluster() -> Path:
 
 
 def _stop_cluster() -> None:
-    from lbctl.cluster.cluster import LocalCluster, down
+    from localcluster.cluster import LocalCluster, down
 
     started = [c for c in _STARTED if isinstance(c, LocalCluster)]
     if started:
@@ -118,7 +118,7 @@ def _stop_cluster() -> None:
 
 
 def _collect_quietly() -> None:
-    """Collect garbage lbctl.cluster left (API clients with open sockets) without
+    """Collect garbage localcluster left (API clients with open sockets) without
     turning its ResourceWarnings into failures of whichever test runs next."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
@@ -126,14 +126,14 @@ def _collect_quietly() -> None:
 
 
 def _node_names() -> list[str]:
-    from lbctl.cluster.state import ClusterRecord, state_dir
+    from localcluster.state import ClusterRecord, state_dir
 
     record = ClusterRecord.load(state_dir())
     return [n.name for n in record.nodes] if record else []
 
 
 def _start_provider(kubeconfig: Path) -> dict[str, int]:
-    from lbctl.embedded import controller_command, nodeproxy_command
+    from localcluster.loadbalancing import controller_command, nodeproxy_command
 
     logs = SHARE_DIR / "logs"
     pids = {
@@ -190,9 +190,9 @@ def local_cluster(settings: SuiteSettings) -> Iterator[ClusterHandle]:
     if os.geteuid() != 0:
         raise ClusterUnavailableError("the local cluster needs root (namespaces, mounts)")
     try:
-        import lbctl.cluster.cluster  # noqa: F401
+        import localcluster.cluster  # noqa: F401
     except ImportError as err:
-        raise ClusterUnavailableError(f"lbctl.cluster offers no local cluster: {err}") from None
+        raise ClusterUnavailableError(f"localcluster offers no local cluster: {err}") from None
     with _locked():
         share = _attach()
     try:

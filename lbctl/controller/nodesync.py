@@ -16,11 +16,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lbcommon.desired import eligible_backends
+from lbcommon.model import NodeInfo, ServiceKey
 from lbctl.controller.reconcile import Reconciler
-from lbctl.desired import eligible_backends
 from lbctl.kube.gateway import EventRecorder, ObjectRef
 from lbctl.metrics import Metrics
-from lbctl.model import NodeInfo, ServiceKey
 from lbctl.providers.base import Provider
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from lbctl.desired import ClassPolicy, desired_load_balancer
-from lbctl.errors import InvalidServiceError, LbctlError, NotFoundError, TemporaryError
-from lbctl.kube.convert import service_from_api
-from lbctl.kube.gateway import EventRecorder, KubeGateway, ObjectRef
-from lbctl.metrics import Metrics
-from lbctl.model import (
+from lbcommon.desired import ClassPolicy, desired_load_balancer
+from lbcommon.errors import InvalidServiceError, LbctlError, NotFoundError, TemporaryError
+from lbcommon.kube.convert import service_from_api
+from lbcommon.model import (
     CLEANUP_FINALIZER,
     OWNER_ANNOTATION,
     LoadBalancer,
@@ -36,6 +34,8 @@ from lbctl.model import (
     ServiceKey,
     ServiceSpec,
 )
+from lbctl.kube.gateway import EventRecorder, KubeGateway, ObjectRef
+from lbctl.metrics import Metrics
 from lbctl.providers.base import Provider
 
 log = logging.getLogger(__name__)

@@ -13,15 +13,15 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from lbcommon.desired import ClassPolicy
+from lbcommon.kube.convert import node_from_api, service_from_api
+from lbcommon.kube.informer import Informer, Obj, object_key
+from lbcommon.model import Ingress, NodeInfo, ServiceKey
 from lbctl.controller.nodesync import NodeSyncer
 from lbctl.controller.reconcile import Outcome, Reconciler
 from lbctl.controller.workqueue import ExponentialBackoff, WorkQueue
-from lbctl.desired import ClassPolicy
-from lbctl.kube.convert import node_from_api, service_from_api
 from lbctl.kube.gateway import EventRecorder, KubeGateway
-from lbctl.kube.informer import Informer, Obj, object_key
 from lbctl.metrics import Metrics
-from lbctl.model import Ingress, NodeInfo, ServiceKey
 from lbctl.providers.base import Provider
 
 log = logging.getLogger(__name__)

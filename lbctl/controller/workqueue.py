@@ -38,7 +38,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Generic, Protocol, TypeVar
 
-from lbctl.clock import Clock, RealClock
+from lbcommon.clock import Clock, RealClock
 
 K = TypeVar("K", bound=Hashable)
 

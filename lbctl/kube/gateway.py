@@ -2,7 +2,7 @@
 
 Writes are patches that cannot clobber concurrent writers: finalizers use
 strategic-merge list operations (add or delete one entry), status uses a
-merge patch of the status subresource only. API errors become lbctl.errors.
+merge patch of the status subresource only. API errors become lbcommon.errors.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from lbctl.errors import ConflictError, NotFoundError, StatusCondition, TemporaryError
-from lbctl.kube.convert import ingress_to_api
-from lbctl.model import Ingress, ServiceKey
-from lbctl.settings import UsageError
+from lbcommon.errors import ConflictError, NotFoundError, StatusCondition, TemporaryError
+from lbcommon.kube.convert import ingress_to_api
+from lbcommon.model import Ingress, ServiceKey
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +31,6 @@ T = TypeVar("T")
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-
-
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An ApiClient from `kubeconfig`, $KUBECONFIG, in-cluster config, or ~/.kube/config."""
-    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
-        try:
-            config.load_incluster_config()
-            return client.ApiClient()
-        except config.ConfigException:
-            pass
-    try:
-        api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
-    except (config.ConfigException, OSError) as err:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise UsageError(f"--kubeconfig {where}: {err}") from None
-    return api
 
 
 def call(what: str, func: Callable[[], T]) -> T:

@@ -7,7 +7,7 @@ Contract for implementations:
 - `plan` answers what `ensure`/`delete` would change and mutates nothing;
 - ownership marks (names, descriptions, tags) let `list_owned` find every
   resource we made, including those whose Service is gone;
-- errors are lbctl.errors types: InvalidServiceError for what the user must
+- errors are lbcommon.errors types: InvalidServiceError for what the user must
   fix, TemporaryError/ThrottledError for what a retry may fix;
 - providers never import each other, nor the Kubernetes client.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from lbctl.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
+from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 
 
 class Provider(Protocol):

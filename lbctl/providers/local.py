@@ -16,9 +16,8 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 
-from lbctl.errors import InvalidServiceError, Problem
-from lbctl.ipam import AllocationError, IPAllocator, IPFamily, Pool
-from lbctl.model import (
+from lbcommon.errors import InvalidServiceError, Problem
+from lbcommon.model import (
     Action,
     Change,
     Ingress,
@@ -27,6 +26,8 @@ from lbctl.model import (
     OwnedResource,
     ServiceKey,
 )
+from lbcommon.pools import IPFamily, Pool
+from lbctl.ipam import AllocationError, IPAllocator
 
 log = logging.getLogger(__name__)
 

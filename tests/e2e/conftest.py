@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from lbctl.cluster.cluster import LocalCluster
+from localcluster.cluster import LocalCluster
 from tests.e2e import snapshot
 from tests.kubehelpers import create_namespace
 

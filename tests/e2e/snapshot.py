@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lbctl.cluster.mountns import SHADOWED_DIRS
-from lbctl.cluster.state import state_dir
+from localcluster.mountns import SHADOWED_DIRS
+from localcluster.state import state_dir
 
 #: binaries only the local cluster runs (other tests run etcd/apiserver too)
 _CLUSTER_BINARIES = (

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import pytest
 from kubernetes import client
 
-from lbctl.cluster.cluster import LocalCluster
-from lbctl.cluster.kubelet import CONTROL_PLANE_TAINT
-from lbctl.cluster.versions import AGNHOST_IMAGE
+from localcluster.cluster import LocalCluster
+from localcluster.kubelet import CONTROL_PLANE_TAINT
+from localcluster.versions import AGNHOST_IMAGE
 from tests.kubehelpers import create_namespace, wait_for
 
 pytestmark = pytest.mark.e2e

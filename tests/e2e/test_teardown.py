@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from lbctl.cluster import cgroups
-from lbctl.cluster.cluster import LocalCluster
-from lbctl.cluster.state import state_dir
+from localcluster import cgroups
+from localcluster.cluster import LocalCluster
+from localcluster.state import state_dir
 from tests.e2e import snapshot
 
 pytestmark = pytest.mark.e2e

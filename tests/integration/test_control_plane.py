@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.cluster.controlplane import ControlPlane
+from localcluster.controlplane import ControlPlane
 from tests.kubehelpers import wait_for
 
 pytestmark = pytest.mark.integration

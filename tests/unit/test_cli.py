@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from lbctl import __version__
 from lbctl.cli import main
 
 pytestmark = pytest.mark.unit
@@ -66,7 +69,16 @@ def test_env_fallback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
-    assert "Kubernetes v1.37.2" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"lbctl {__version__}\n"
+
+
+def test_the_controller_does_not_load_the_local_cluster() -> None:
+    """Installing or imaging the controller must not need the cluster code."""
+    code = (
+        "import sys; import lbctl.cli, lbctl.app, nodeproxy.cli; "
+        "sys.exit(any(m.split('.')[0] in ('localcluster', 'conformance') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_missing_kubeconfig_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

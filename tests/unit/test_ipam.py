@@ -1,4 +1,4 @@
-"""Table-driven tests for lbctl.ipam: pool parsing and the address allocator."""
+"""Table-driven tests for lbcommon.pools (pool parsing) and lbctl.ipam (the allocator)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 
+from lbcommon.pools import IPAddress, IPFamily, Pool, PoolSpecError, parse_pools
 from lbctl.ipam import (
     AddressInUse,
     AllocationError,
     InvalidAddress,
-    IPAddress,
     IPAllocator,
-    IPFamily,
     NotInPool,
-    Pool,
     PoolExhausted,
-    PoolSpecError,
-    parse_pools,
 )
 
 pytestmark = pytest.mark.unit

@@ -25,7 +25,7 @@ import tenacity
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from lbctl.errors import LbctlError, ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import LbctlError, ProviderError, TemporaryError, ThrottledError
 from lbctl.metrics import Metrics
 
 Service = Literal["elbv2", "ec2"]

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lbctl.errors import ProviderError
+from lbcommon.errors import ProviderError
 from lbctl.metrics import Metrics
 from lbctl.providers.aws.provider import AwsProvider
 from lbctl.settings import Settings

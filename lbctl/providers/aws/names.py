@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lbctl.model import ServiceKey
+from lbcommon.model import ServiceKey
 
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 SERVICE_NAME_TAG = "kubernetes.io/service-name"

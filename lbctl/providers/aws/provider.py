@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lbctl.errors import InvalidServiceError, Problem, ProviderError
+from lbcommon.errors import InvalidServiceError, Problem, ProviderError
+from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.metrics import Metrics
-from lbctl.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.providers.aws import names, state
 from lbctl.providers.aws.api import DEFAULT_RETRY, AwsApi, RetryPolicy
 from lbctl.providers.aws.converge import (

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from lbctl.errors import ProviderError
-from lbctl.model import Action, Change
+from lbcommon.errors import ProviderError
+from lbcommon.model import Action, Change
 from lbctl.providers.aws import names, state
 from lbctl.providers.aws.api import AwsApi
 from lbctl.providers.aws.converge import Placement

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbctl.errors import InvalidServiceError, Problem
-from lbctl.model import (
+from lbcommon.errors import InvalidServiceError, Problem
+from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
     Backend,
     HealthCheck,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from google.cloud import compute_v1
 
-from lbctl.errors import NotFoundError
+from lbcommon.errors import NotFoundError
 from lbctl.providers.gce import convert
 from lbctl.providers.gce.names import Ref
 from lbctl.providers.gce.reads import ComputeReads

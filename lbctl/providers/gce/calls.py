@@ -33,7 +33,7 @@ import tenacity
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
 
-from lbctl.errors import TemporaryError
+from lbcommon.errors import TemporaryError
 from lbctl.metrics import Metrics
 from lbctl.providers.gce import errors
 

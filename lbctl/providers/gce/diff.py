@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from lbctl.errors import InvalidServiceError, Problem
-from lbctl.model import ServiceKey
+from lbcommon.errors import InvalidServiceError, Problem
+from lbcommon.model import ServiceKey
 from lbctl.providers.gce import names
 from lbctl.providers.gce.names import Scope
 from lbctl.providers.gce.resources import (

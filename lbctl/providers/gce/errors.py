@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from google.api_core import exceptions as gexc
 
-from lbctl.errors import (
+from lbcommon.errors import (
     ConflictError,
     LbctlError,
     NotFoundError,

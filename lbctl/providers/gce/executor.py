@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TypeVar
 
-from lbctl.errors import NotFoundError
+from lbcommon.errors import NotFoundError
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
 from lbctl.providers.gce.errors import AlreadyExistsError, InUseError, PreconditionError

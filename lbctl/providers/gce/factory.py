@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from google.auth.credentials import Credentials
 
+from lbcommon.flags import UsageError
 from lbctl.metrics import Metrics
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
@@ -18,7 +19,7 @@ from lbctl.providers.gce.clients import api_root, make_clients
 from lbctl.providers.gce.convert import Links
 from lbctl.providers.gce.names import Scope
 from lbctl.providers.gce.provider import GceProvider
-from lbctl.settings import Settings, UsageError
+from lbctl.settings import Settings
 
 
 def connect(

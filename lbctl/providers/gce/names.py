@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lbctl.model import ServiceKey
+from lbcommon.model import ServiceKey
 
 SERVICE_NAME_KEY = "kubernetes.io/service-name"
 SERVICE_IP_KEY = "kubernetes.io/service-ip"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from lbctl.errors import ConflictError
-from lbctl.model import OwnedResource
+from lbcommon.errors import ConflictError
+from lbcommon.model import OwnedResource
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
 from lbctl.providers.gce.executor import Executor

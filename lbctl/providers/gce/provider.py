@@ -24,8 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from lbctl.errors import ConflictError, LbctlError, NotFoundError, TemporaryError
-from lbctl.model import (
+from lbcommon.errors import ConflictError, LbctlError, NotFoundError, TemporaryError
+from lbcommon.model import (
     Change,
     Ingress,
     IPMode,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from google.cloud import compute_v1
 
-from lbctl.errors import NotFoundError
+from lbcommon.errors import NotFoundError
 from lbctl.providers.gce import convert, names
 from lbctl.providers.gce.calls import Caller
 from lbctl.providers.gce.clients import Clients

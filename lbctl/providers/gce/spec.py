@@ -20,8 +20,8 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbctl.errors import InvalidServiceError, Problem, StatusCondition
-from lbctl.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
+from lbcommon.errors import InvalidServiceError, Problem, StatusCondition
+from lbcommon.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
 from lbctl.providers.gce import names
 from lbctl.providers.gce.names import Ref
 

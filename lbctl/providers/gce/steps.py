@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbctl.model import Action, Change
+from lbcommon.model import Action, Change
 from lbctl.providers.gce.names import Ref
 from lbctl.providers.gce.resources import Address, Firewall, HealthCheck, Kind, Pool, Rule
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from lbcommon.desired import ClassPolicy
+from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
+from lbcommon.pools import parse_pools
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
-from lbctl.desired import ClassPolicy
-from lbctl.ipam import parse_pools
 from lbctl.kube.gateway import KubeGateway
-from lbctl.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.providers.local import LocalProvider
 from tests.kubehelpers import wait_for
 
@@ -55,7 +55,7 @@ class RecordingProvider:
     def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
         self._record("ensure", lb)
         if lb.key in self.fail_ensure:
-            from lbctl.errors import TemporaryError
+            from lbcommon.errors import TemporaryError
 
             raise TemporaryError("injected failure")
         return self.inner.ensure(lb)

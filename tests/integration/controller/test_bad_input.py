@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from lbctl.model import SOURCE_RANGES_ANNOTATION
+from lbcommon.model import SOURCE_RANGES_ANNOTATION
 from tests.integration.controller.conftest import ControllerHarness, events, lb_service
 from tests.kubehelpers import wait_for
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from lbctl.cluster.controlplane import ControlPlane, ControlPlaneSettings
+from localcluster.controlplane import ControlPlane, ControlPlaneSettings
 from tests.integration.controller.conftest import ControllerHarness, lb_service, wait_ingress
 from tests.kubehelpers import create_namespace, wait_for
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from lbctl.cluster.controlplane import ControlPlane
-from lbctl.cluster.processes import Supervised
+from localcluster.controlplane import ControlPlane
+from localcluster.processes import Supervised
 from tests.integration.controller.conftest import lb_service, wait_ingress
 from tests.kubehelpers import wait_for
 

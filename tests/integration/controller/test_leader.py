@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from lbctl.kube.leader import LeaderElector, LeaseSettings
+from lbcommon.kube.leader import LeaderElector, LeaseSettings
 from tests.kubehelpers import wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from lbctl.model import EXCLUDE_LABEL, TO_BE_DELETED_TAINT, LoadBalancer
+from lbcommon.model import EXCLUDE_LABEL, TO_BE_DELETED_TAINT, LoadBalancer
 from tests.integration.controller.conftest import (
     ControllerHarness,
     RecordingProvider,

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.model import CLEANUP_FINALIZER, OWNER_ANNOTATION
+from lbcommon.model import CLEANUP_FINALIZER, OWNER_ANNOTATION
 from tests.integration.controller.conftest import (
     ControllerHarness,
     RecordingProvider,

@@ -14,15 +14,15 @@ from typing import Protocol
 
 import pytest
 
-from lbctl.ipam import Pool
-from lbctl.model import (
+from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
     Ingress,
     NodeInfo,
     ServicePort,
     ServiceSpec,
 )
-from lbctl.model import Protocol as L4  # noqa: N814 (typing.Protocol is used too)
+from lbcommon.model import Protocol as L4  # noqa: N814 (typing.Protocol is used too)
+from lbcommon.pools import Pool
 from nodeproxy.dataplane import Dataplane, interface_mac
 from nodeproxy.engine import Engine
 from nodeproxy.health import HealthSettings

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from lbctl.cluster.controlplane import ControlPlane
-from lbctl.model import KUBE_PROXY_HEALTH_PORT
+from lbcommon.model import KUBE_PROXY_HEALTH_PORT
+from localcluster.controlplane import ControlPlane
 from tests.netns import Host, Topology, leftover_namespaces
 from tests.netns.servers import NodeServer, tcp_ask
 

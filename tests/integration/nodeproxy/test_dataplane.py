@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from lbctl.model import NodeInfo, ServiceSpec, SessionAffinity
+from lbcommon.model import NodeInfo, ServiceSpec, SessionAffinity
 from nodeproxy.engine import Engine
 from tests.integration.nodeproxy.conftest import (
     NODES,

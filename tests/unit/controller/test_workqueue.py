@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lbctl.clock import FakeClock
+from lbcommon.clock import FakeClock
 from lbctl.controller.workqueue import ExponentialBackoff, WorkQueue
 
 pytestmark = pytest.mark.unit

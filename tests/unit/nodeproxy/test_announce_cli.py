@@ -48,7 +48,7 @@ def test_gratuitous_arp_frames() -> None:
         ),
         pytest.param(
             ["--interface=eth0", "--node-name=n", "--max-connections=0"],
-            "must be positive",
+            "--max-connections must be at least 1",
             id="zero-limit",
         ),
         pytest.param(

@@ -7,8 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from lbctl.ipam import Pool
-from lbctl.model import (
+from lbcommon.model import (
     Ingress,
     NodeInfo,
     Protocol,
@@ -17,6 +16,7 @@ from lbctl.model import (
     SessionAffinity,
     TrafficPolicy,
 )
+from lbcommon.pools import Pool
 from nodeproxy.config import (
     SLOTS,
     HealthTarget,

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from lbctl.model import Protocol, ServiceKey
+from lbcommon.model import Protocol, ServiceKey
 from nodeproxy.config import DataplaneConfig, HealthTarget, Listener, NodeBackend
 from nodeproxy.nft import (
     RenderSettings,

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 
-from lbctl.errors import ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import ProviderError, TemporaryError, ThrottledError
 from lbctl.metrics import Metrics
 from lbctl.providers.aws.api import AwsApi, RetryPolicy, is_mutating
 

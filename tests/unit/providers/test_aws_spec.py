@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from lbctl.errors import InvalidServiceError
-from lbctl.model import (
+from lbcommon.errors import InvalidServiceError
+from lbcommon.model import (
     Backend,
     FrontendPort,
     HealthCheck,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lbctl.errors import InvalidServiceError
-from lbctl.model import Backend, FrontendPort, HealthCheck, LoadBalancer, Protocol, ServiceKey
+from lbcommon.errors import InvalidServiceError
+from lbcommon.model import Backend, FrontendPort, HealthCheck, LoadBalancer, Protocol, ServiceKey
 from lbctl.providers.gce import diff, names
 from lbctl.providers.gce.names import Ref, Scope
 from lbctl.providers.gce.resources import Address, Kind, Observed, Pool, Rule

@@ -6,7 +6,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from lbctl.errors import NotFoundError, ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import NotFoundError, ProviderError, TemporaryError, ThrottledError
 from lbctl.providers.gce import errors
 
 pytestmark = pytest.mark.unit

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from lbctl.errors import InvalidServiceError
-from lbctl.metrics import Metrics
-from lbctl.model import (
+from lbcommon.errors import InvalidServiceError
+from lbcommon.flags import UsageError
+from lbcommon.model import (
     Backend,
     FrontendPort,
     HealthCheck,
@@ -18,11 +18,12 @@ from lbctl.model import (
     ServiceKey,
     SessionAffinity,
 )
+from lbctl.metrics import Metrics
 from lbctl.providers.gce import build_gce_provider, connect, names
 from lbctl.providers.gce.names import Owner, Ref, Scope
 from lbctl.providers.gce.resources import canonical_ranges
 from lbctl.providers.gce.spec import MixedProtocolError, Tier, collapse_ports, load_balancer_spec
-from lbctl.settings import Settings, UsageError
+from lbctl.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lbctl.desired import desired_load_balancer
-from lbctl.model import (
+from lbcommon.desired import desired_load_balancer
+from lbcommon.model import (
     LoadBalancer,
     NodeInfo,
     Protocol,

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.model import EXCLUDE_LABEL
+from lbcommon.model import EXCLUDE_LABEL
 from tests.fakes.aws import World, provider_id
 from tests.integration.controller.conftest import ControllerHarness, lb_service, wait_event
 from tests.integration.providers.aws.conftest import ProviderFactory

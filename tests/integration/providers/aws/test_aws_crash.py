@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from lbctl.errors import LbctlError
-from lbctl.model import LoadBalancer, ServiceKey, SessionAffinity
+from lbcommon.errors import LbctlError
+from lbcommon.model import LoadBalancer, ServiceKey, SessionAffinity
 from tests.fakes.aws import FaultInjector, Killed, World
 from tests.integration.providers.aws.conftest import ProviderFactory
 from tests.integration.providers.aws.helpers import (

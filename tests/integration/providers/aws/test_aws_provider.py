@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from lbctl.errors import InvalidServiceError, ProviderError, ThrottledError
+from lbcommon.errors import InvalidServiceError, ProviderError, ThrottledError
+from lbcommon.model import Ingress, ServiceKey, SessionAffinity, TrafficPolicy
 from lbctl.metrics import Metrics
-from lbctl.model import Ingress, ServiceKey, SessionAffinity, TrafficPolicy
 from lbctl.providers.aws import AwsProvider
 from tests.fakes.aws import CLUSTER_ID, FaultInjector, MotoServer, World
 from tests.integration.providers.aws.conftest import FAST_RETRY, ProviderFactory

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.model import EXCLUDE_LABEL
+from lbcommon.model import EXCLUDE_LABEL
 from lbctl.providers.gce import names
 from tests.fakes.gce import GCEFake
 from tests.integration.controller.conftest import (

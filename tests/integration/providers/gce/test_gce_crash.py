@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from lbctl.errors import LbctlError
+from lbcommon.errors import LbctlError
+from lbcommon.model import SessionAffinity, TrafficPolicy
 from lbctl.metrics import Metrics
-from lbctl.model import SessionAffinity, TrafficPolicy
 from lbctl.providers.gce import GceProvider, connect
 from lbctl.providers.gce.clients import Clients
 from tests.fakes.gce import GCEFake

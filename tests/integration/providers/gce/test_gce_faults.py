@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbctl.errors import ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import ProviderError, TemporaryError, ThrottledError
 from lbctl.metrics import Metrics
 from lbctl.providers.gce import GceProvider
 from lbctl.providers.gce.errors import QuotaError

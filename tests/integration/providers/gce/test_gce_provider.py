@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from google.cloud import compute_v1
 
-from lbctl.errors import InvalidServiceError
-from lbctl.model import IPMode, SessionAffinity, TrafficPolicy
+from lbcommon.errors import InvalidServiceError
+from lbcommon.model import IPMode, SessionAffinity, TrafficPolicy
 from lbctl.providers.gce import GceProvider
 from lbctl.providers.gce.spec import MixedProtocolError
 from tests.fakes.gce import GCEFake

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from lbctl.cluster.processes import ReadinessTimeoutError, Supervised
-from lbctl.settings import DEFAULT_POOL
+from lbcommon.pools import DEFAULT_POOL
+from localcluster.processes import ReadinessTimeoutError, Supervised
 
 NODE_INTERFACE = "eth0"
 #: one local cluster per machine, so fixed loopback ports cannot collide

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lbctl.cluster.build import cache_root
-from lbctl.cluster.versions import (
+from localcluster.build import cache_root
+from localcluster.versions import (
     AGNHOST_IMAGE,
     BUSYBOX_IMAGE,
     COREDNS_IMAGE,
@@ -182,7 +182,7 @@ def _write_layout(spec: ImageSpec, layer_paths: Sequence[Path], out: Path) -> No
             "WorkingDir": "/",
         },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in layer_digests]},
-        "history": [{"created_by": "lbctl.cluster.images"} for _ in layer_paths],
+        "history": [{"created_by": "localcluster.images"} for _ in layer_paths],
     }
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_info("blobs", tarfile.DIRTYPE, mode=0o755))

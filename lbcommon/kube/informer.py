@@ -12,7 +12,7 @@ Guarantees (the client-go informer contract, reduced to what lbctl needs):
   so a missed or failed reconcile is retried even without a change;
 - `stop()` interrupts a blocked watch at once (the HTTP response is shut down).
 
-Objects are plain wire-form dicts; lbctl.kube.convert turns them into domain
+Objects are plain wire-form dicts; lbcommon.kube.convert turns them into domain
 types. Reading raw JSON also spares the client's slow model deserialisation.
 """
 

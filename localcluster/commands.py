@@ -1,4 +1,4 @@
-"""`lbctl cluster up|down|status`: thin wrappers that print and set exit codes.
+"""`localcluster up|down|status`: thin wrappers that print and set exit codes.
 
 `up` leaves the cluster running after the command exits (its processes are
 detached and recorded in the state directory); `down` and `status` find it
@@ -13,15 +13,15 @@ import sys
 
 from kubernetes import client, config
 
-from lbctl.cluster import netns
-from lbctl.cluster.cluster import ClusterBusyError, LocalCluster
-from lbctl.cluster.cluster import down as teardown_cluster
-from lbctl.cluster.node import MAX_NODES
-from lbctl.cluster.state import ClusterRecord, lock, pid_alive, state_dir
+from localcluster import netns
+from localcluster.cluster import ClusterBusyError, LocalCluster
+from localcluster.cluster import down as teardown_cluster
+from localcluster.node import MAX_NODES
+from localcluster.state import ClusterRecord, lock, pid_alive, state_dir
 
 
 def _fail(message: str) -> int:
-    print(f"lbctl: {message}", file=sys.stderr)
+    print(f"localcluster: {message}", file=sys.stderr)
     return 2
 
 
@@ -43,7 +43,10 @@ def down() -> int:
         return _fail("cluster down needs root")
     with lock():
         existed = teardown_cluster()
-    print("lbctl: cluster removed" if existed else "lbctl: no cluster was running", file=sys.stderr)
+    print(
+        "localcluster: cluster removed" if existed else "localcluster: no cluster was running",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -51,7 +54,7 @@ def status() -> int:
     """Print nodes (from the API) and daemons (from the record); 1 if not running."""
     record = ClusterRecord.load(state_dir())
     if record is None:
-        print("no local cluster (lbctl cluster up starts one)")
+        print("no local cluster (localcluster up starts one)")
         return 1
     print(f"kubeconfig: {record.kubeconfig}")
     print(f"apiserver:  {record.apiserver} (bridge {netns.BRIDGE})")

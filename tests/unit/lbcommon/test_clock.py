@@ -1,4 +1,4 @@
-"""Tests for lbctl.clock: the real clock's basics and the fake clock's stepping and waking."""
+"""Tests for lbcommon.clock: the real clock's basics and the fake clock's stepping and waking."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lbctl.clock import Clock, FakeClock, RealClock
+from lbcommon.clock import Clock, FakeClock, RealClock
 
 pytestmark = pytest.mark.unit
 

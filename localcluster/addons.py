@@ -18,8 +18,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lbctl.cluster.kubelet import CLUSTER_DOMAIN, CONTROL_PLANE_TAINT
-from lbctl.cluster.versions import COREDNS_IMAGE
+from localcluster.kubelet import CLUSTER_DOMAIN, CONTROL_PLANE_TAINT
+from localcluster.versions import COREDNS_IMAGE
 
 NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lbctl.model import (
+from lbcommon.model import (
     EXCLUDE_LABEL,
     SOURCE_RANGES_ANNOTATION,
     TO_BE_DELETED_TAINT,

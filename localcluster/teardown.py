@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lbctl.cluster import cgroups, mountns, netns
+from localcluster import cgroups, mountns, netns
 
 log = logging.getLogger(__name__)
 

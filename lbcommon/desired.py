@@ -12,8 +12,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lbctl.errors import InvalidServiceError, Problem
-from lbctl.model import (
+from lbcommon.errors import InvalidServiceError, Problem
+from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
     SOURCE_RANGES_ANNOTATION,
     Backend,

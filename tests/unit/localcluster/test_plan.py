@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lbctl.cluster.containerd import cni_template
-from lbctl.cluster.images import ImageSpec, Layer, build_image
-from lbctl.cluster.kubelet import KubeletSettings, kubelet_config
-from lbctl.cluster.node import node_specs
+from localcluster.containerd import cni_template
+from localcluster.images import ImageSpec, Layer, build_image
+from localcluster.kubelet import KubeletSettings, kubelet_config
+from localcluster.node import node_specs
 
 pytestmark = pytest.mark.unit
 

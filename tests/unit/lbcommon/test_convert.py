@@ -7,9 +7,9 @@ import logging
 import pytest
 from kubernetes import client
 
-from lbctl.kube.convert import ingress_to_api, node_from_api, service_from_api
-from lbctl.logs import StructuredFormatter
-from lbctl.model import (
+from lbcommon.kube.convert import ingress_to_api, node_from_api, service_from_api
+from lbcommon.logs import StructuredFormatter
+from lbcommon.model import (
     SOURCE_RANGES_ANNOTATION,
     Ingress,
     IPMode,

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lbctl.cluster.versions import (
+from localcluster.versions import (
     CONTAINERD_VERSION,
     COREDNS_VERSION,
     ETCD_VERSION,
@@ -431,7 +431,7 @@ def ensure_cluster_binaries(kubernetes_version: str = KUBERNETES_VERSION) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lbctl.cluster.build [all | NAME ...]`: build binaries ahead of time."""
+    """`python -m localcluster.build [all | NAME ...]`: build binaries ahead of time."""
     names = list(argv if argv is not None else sys.argv[1:])
     if not names:
         ensure_control_plane_binaries()

@@ -40,7 +40,7 @@ class NodeRecord:
 
 @dataclass
 class ClusterRecord:
-    """What `lbctl cluster status/down` need to know about a running cluster."""
+    """What `localcluster status/down` need to know about a running cluster."""
 
     version: str
     kubeconfig: str
@@ -51,7 +51,7 @@ class ClusterRecord:
     pids: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     ready: bool = False
-    #: the Python process whose cluster this is (0: detached, `lbctl cluster up`)
+    #: the Python process whose cluster this is (0: detached, `localcluster up`)
     owner_pid: int = 0
 
     def save(self, directory: Path) -> None:
@@ -97,7 +97,7 @@ def busy_reason(directory: Path) -> tuple[str, bool] | None:
         return None
     if not record.owner_pid:
         return (
-            "a local cluster started by `lbctl cluster up` is running (`lbctl cluster down` first)",
+            "a local cluster started by `localcluster up` is running (`localcluster down` first)",
             False,
         )
     return None

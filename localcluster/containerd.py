@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lbctl.cluster.versions import PAUSE_IMAGE
+from localcluster.versions import PAUSE_IMAGE
 
 CNI_BIN_DIR = "/usr/lib/cni"
 RUNC = "/usr/sbin/runc"

@@ -1,4 +1,4 @@
-"""`lbctl demo`: the main job end to end on the embedded default.
+"""`localcluster demo`: the main job end to end on the embedded default.
 
 Brings up the local multi-node cluster, runs lbctl (local provider) and
 nodeproxy on it, deploys a sample Deployment behind a LoadBalancer Service,
@@ -18,10 +18,10 @@ from collections import Counter
 
 from kubernetes import client
 
-from lbctl.cluster.cluster import LocalCluster
-from lbctl.cluster.versions import AGNHOST_IMAGE
-from lbctl.embedded import LoadBalancing
-from lbctl.settings import DEFAULT_POOL
+from lbcommon.pools import DEFAULT_POOL
+from localcluster.cluster import LocalCluster
+from localcluster.loadbalancing import LoadBalancing
+from localcluster.versions import AGNHOST_IMAGE
 
 NAMESPACE = "default"
 NAME = "hello"

@@ -1,8 +1,8 @@
 """The provider-neutral domain: what a Service asks for and what a provider builds.
 
 Everything here is a frozen value. Raw Kubernetes objects are translated into
-`ServiceSpec` and `NodeInfo` once, at the boundary (lbctl.kube.convert); the
-pure function in lbctl.desired turns them into a `LoadBalancer`, the one input
+`ServiceSpec` and `NodeInfo` once, at the boundary (lbcommon.kube.convert); the
+pure function in lbcommon.desired turns them into a `LoadBalancer`, the one input
 every provider understands.
 """
 

@@ -6,7 +6,7 @@ Guarantees:
   only when every node is Ready and CoreDNS answers through the kube-dns
   Service from a node; on any failure it tears down what it started and
   re-raises;
-- `down()` (also `lbctl cluster down` from another process) leaves no
+- `down()` (also `localcluster down` from another process) leaves no
   process, namespace, link, route, mount, cgroup or state file behind;
 - with `detached=True` (the CLI) the cluster outlives the Python process;
   otherwise its daemons die with it, and the next `up` cleans the rest.
@@ -29,13 +29,13 @@ from typing import Self
 
 from kubernetes import client, config
 
-from lbctl.cluster import addons, cgroups, netns, teardown
-from lbctl.cluster.build import ensure_cluster_binaries
-from lbctl.cluster.controlplane import ControlPlane, ControlPlaneSettings
-from lbctl.cluster.images import build_cluster_images
-from lbctl.cluster.node import ClusterContext, Node, NodeError, NodeSpec, node_specs, run_all
-from lbctl.cluster.state import ClusterRecord, NodeRecord, busy_reason, lock, state_dir
-from lbctl.cluster.versions import KUBERNETES_VERSION
+from localcluster import addons, cgroups, netns, teardown
+from localcluster.build import ensure_cluster_binaries
+from localcluster.controlplane import ControlPlane, ControlPlaneSettings
+from localcluster.images import build_cluster_images
+from localcluster.node import ClusterContext, Node, NodeError, NodeSpec, node_specs, run_all
+from localcluster.state import ClusterRecord, NodeRecord, busy_reason, lock, state_dir
+from localcluster.versions import KUBERNETES_VERSION
 
 log = logging.getLogger(__name__)
 

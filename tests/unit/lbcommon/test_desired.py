@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from lbctl.desired import ClassPolicy, desired_load_balancer, eligible_backends
-from lbctl.errors import InvalidServiceError
-from lbctl.model import (
+from lbcommon.desired import ClassPolicy, desired_load_balancer, eligible_backends
+from lbcommon.errors import InvalidServiceError
+from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
     NodeInfo,
     Protocol,

@@ -31,10 +31,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from lbctl.cluster import pki
-from lbctl.cluster.build import ensure_control_plane_binaries, ensure_named
-from lbctl.cluster.processes import Supervised
-from lbctl.cluster.versions import KUBERNETES_VERSION
+from localcluster import pki
+from localcluster.build import ensure_control_plane_binaries, ensure_named
+from localcluster.processes import Supervised
+from localcluster.versions import KUBERNETES_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ControlPlaneSettings:
     extra_apiserver_flags: tuple[str, ...] = field(default=())
     #: also run kube-scheduler (the local multi-node cluster needs it)
     scheduler: bool = False
-    #: processes outlive this Python process (`lbctl cluster up` exits while
+    #: processes outlive this Python process (`localcluster up` exits while
     #: the cluster runs); stopping is then the caller's job, by pid
     detached: bool = False
     #: Kubernetes release to run (built from its module on first use)

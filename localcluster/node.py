@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lbctl.cluster import cgroups, containerd, kubelet, mountns, netns, pki
-from lbctl.cluster.processes import Supervised
+from localcluster import cgroups, containerd, kubelet, mountns, netns, pki
+from localcluster.processes import Supervised
 
 FIRST_NODE_HOST = 10
 MAX_NODES = 40

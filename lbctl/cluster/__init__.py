@@ -1,1 +1,0 @@
-"""Real upstream Kubernetes on one machine: binaries, PKI, control plane, nodes."""
