@@ -1,7 +1,19 @@
-"""lbctl's error taxonomy: what failed, and what the controller should do next.
+"""The error taxonomy of lbctl and nodeproxy: what failed, and what to do next.
 
 Providers and the Kubernetes boundary translate library errors into these,
 chaining the original, so that no caller ever matches on message text.
+
+- InvalidServiceError: the Service asks for what we cannot build. Warning
+  event, slow retry, nothing touched at the provider.
+- TemporaryError (ThrottledError): a retry may succeed (5xx, timeouts, 429).
+  Retry with backoff, or after the Retry-After the API gave.
+- PermanentError (ForbiddenError for 403, ProviderError): the same request
+  will fail again (400, 403, 422). Warning event, then give up until the
+  Service changes or the periodic resync comes round: no hot retry.
+- ServiceGoneError: the Service itself no longer exists; its deletion follows.
+- ResourceMissingError: a provider resource we expected is absent (a cloud
+  404). Never taken for a deleted Service; the provider re-reads and creates.
+- ConflictError: a concurrent writer changed it (409); retry.
 """
 
 from __future__ import annotations
@@ -62,13 +74,25 @@ class ThrottledError(TemporaryError):
     """The provider asked us to slow down."""
 
 
-class NotFoundError(LbctlError):
-    """A resource that should exist does not."""
+class PermanentError(LbctlError):
+    """Retrying the same request will not fix it: reported, then left until something changes."""
+
+
+class ForbiddenError(PermanentError):
+    """We lack a permission (RBAC, IAM): the message names the verb and resource."""
+
+
+class ProviderError(PermanentError):
+    """A provider failure that retrying the same request will not fix."""
+
+
+class ServiceGoneError(LbctlError):
+    """The Service no longer exists in the apiserver; its deletion event follows."""
+
+
+class ResourceMissingError(LbctlError):
+    """A provider (cloud) resource that should exist does not."""
 
 
 class ConflictError(LbctlError):
     """A resource exists that we did not expect, or changed under us."""
-
-
-class ProviderError(LbctlError):
-    """A provider failure that retrying the same request will not fix."""

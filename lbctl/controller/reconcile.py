@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from lbcommon.desired import ClassPolicy, desired_load_balancer
-from lbcommon.errors import InvalidServiceError, LbctlError, NotFoundError, TemporaryError
+from lbcommon.errors import InvalidServiceError, LbctlError, ServiceGoneError, TemporaryError
 from lbcommon.kube.convert import service_from_api
 from lbcommon.model import (
     CLEANUP_FINALIZER,
@@ -143,7 +143,7 @@ class Reconciler:
             if err.condition is not None:
                 self._gateway.set_condition(key, err.condition)
             return Result(Outcome.RETRY, reason="invalid")
-        except NotFoundError as err:
+        except ServiceGoneError as err:
             # The Service went away mid-reconcile; its deletion event will follow.
             log.info("gone while reconciling: %s", err, extra=extra)
             return DONE

@@ -21,7 +21,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from lbcommon.errors import ConflictError, NotFoundError, StatusCondition, TemporaryError
+from lbcommon.errors import ConflictError, ServiceGoneError, StatusCondition, TemporaryError
 from lbcommon.kube.convert import ingress_to_api
 from lbcommon.model import Ingress, ServiceKey
 
@@ -49,7 +49,7 @@ def call(what: str, func: Callable[[], T]) -> T:
         return result
     except ApiException as err:
         if err.status == 404:
-            raise NotFoundError(f"{what}: not found") from err
+            raise ServiceGoneError(f"{what}: not found") from err
         if err.status == 409:
             raise ConflictError(f"{what}: conflict") from err
         raise TemporaryError(f"{what}: HTTP {err.status} {err.reason}") from err
@@ -114,7 +114,7 @@ class KubeGateway:
                 "annotations": {annotation: None},
             }
         }
-        with contextlib.suppress(NotFoundError):
+        with contextlib.suppress(ServiceGoneError):
             call(
                 f"release {key}",
                 lambda: self.core.patch_namespaced_service(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from google.cloud import compute_v1
 
-from lbcommon.errors import NotFoundError
+from lbcommon.errors import ResourceMissingError
 from lbctl.providers.gce import convert
 from lbctl.providers.gce.names import Ref
 from lbctl.providers.gce.reads import ComputeReads
@@ -33,7 +33,7 @@ class ComputeApi(ComputeReads):
     def _delete(self, method: str, call: Callable[[str, float], compute_v1.Operation]) -> None:
         try:
             self._caller.mutate(method, call)
-        except NotFoundError:
+        except ResourceMissingError:
             return
 
     def insert_address(self, value: Address) -> None:

@@ -80,7 +80,7 @@ class Caller:
     # -- reads ----------------------------------------------------------------
 
     def read(self, method: str, call: Callable[[float], T]) -> T:
-        """`call(timeout)` with retries; lbctl errors out (NotFoundError for 404)."""
+        """`call(timeout)` with retries; lbctl errors out (ResourceMissingError for 404)."""
         return self._retrying(method, lambda: self._once(method, call))
 
     def pages(self, method: str, fetch: Callable[[str, float], tuple[list[T], str]]) -> list[T]:

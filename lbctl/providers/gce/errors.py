@@ -19,8 +19,8 @@ from google.api_core import exceptions as gexc
 from lbcommon.errors import (
     ConflictError,
     LbctlError,
-    NotFoundError,
     ProviderError,
+    ResourceMissingError,
     TemporaryError,
     ThrottledError,
 )
@@ -93,7 +93,7 @@ def translate(error: BaseException, *, method: str, retry_after: float | None = 
     if throttled(error):
         return ThrottledError(text, retry_after=retry_after)
     if status == 404:
-        return NotFoundError(text)
+        return ResourceMissingError(text)
     if status == 409:
         return AlreadyExistsError(text)
     if status == 412:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TypeVar
 
-from lbcommon.errors import NotFoundError
+from lbcommon.errors import ResourceMissingError
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
 from lbctl.providers.gce.errors import AlreadyExistsError, InUseError, PreconditionError
@@ -73,7 +73,7 @@ class Executor:
             self._dispatch(step)
         except (AlreadyExistsError, PreconditionError) as err:
             raise Replan(str(err)) from err
-        except NotFoundError as err:
+        except ResourceMissingError as err:
             raise Replan(str(err)) from err
         except InUseError as err:
             if step.verb is Verb.DELETE:

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from lbcommon.errors import ConflictError, LbctlError, NotFoundError, TemporaryError
+from lbcommon.errors import ConflictError, LbctlError, ResourceMissingError, TemporaryError
 from lbcommon.model import (
     Change,
     Ingress,
@@ -223,8 +223,8 @@ def _touched(steps: Sequence[Step]) -> list[tuple[Kind, str]]:
 
 @contextmanager
 def _reconcile_errors() -> Iterator[None]:
-    """To the controller NotFoundError means "the Service is gone"; a cloud 404 is not that."""
+    """A resource that vanished mid-reconcile: re-read and converge on the next try."""
     try:
         yield
-    except NotFoundError as err:
+    except ResourceMissingError as err:
         raise TemporaryError(f"a resource vanished during the reconcile: {err}") from err

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from google.cloud import compute_v1
 
-from lbcommon.errors import NotFoundError
+from lbcommon.errors import ResourceMissingError
 from lbctl.providers.gce import convert, names
 from lbctl.providers.gce.calls import Caller
 from lbctl.providers.gce.clients import Clients
@@ -140,7 +140,7 @@ class ComputeReads:
     def _get(self, method: str, call: Callable[[float], T]) -> T | None:
         try:
             return self._caller.read(method, call)
-        except NotFoundError:
+        except ResourceMissingError:
             return None
 
     def get_address(self, name: str) -> Address | None:

@@ -6,7 +6,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from lbcommon.errors import NotFoundError, ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import ProviderError, ResourceMissingError, TemporaryError, ThrottledError
 from lbctl.providers.gce import errors
 
 pytestmark = pytest.mark.unit
@@ -26,7 +26,7 @@ def api_error(status: int, reason: str = "") -> gexc.GoogleAPICallError:
         (api_error(403, "rateLimitExceeded"), ThrottledError, True),
         (api_error(403, "quotaExceeded"), errors.QuotaError, False),
         (api_error(403, "forbidden"), ProviderError, False),
-        (api_error(404, "notFound"), NotFoundError, False),
+        (api_error(404, "notFound"), ResourceMissingError, False),
         (api_error(409, "alreadyExists"), errors.AlreadyExistsError, False),
         (api_error(412, "conditionNotMet"), errors.PreconditionError, False),
         (api_error(400, "resourceInUseByAnotherResource"), errors.InUseError, False),
