@@ -115,3 +115,34 @@ class FakeClock:
         finally:
             with self._lock:
                 self._waiting.remove(cond)
+
+
+class StopSignal:
+    """A stop flag whose waits run on a Clock: the loop primitive of every thread.
+
+    `wait(seconds)` blocks for `seconds` of the clock's time or until `set()`,
+    and returns whether the signal is set: `while not stop.wait(period): ...`.
+    With a FakeClock, `step` releases the waiters that are due, so a test
+    drives a loop tick by tick without sleeping.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._set = False
+
+    def set(self) -> None:
+        with self._cond:
+            self._set = True
+            self._cond.notify_all()
+
+    def is_set(self) -> bool:
+        with self._cond:
+            return self._set
+
+    def wait(self, seconds: float) -> bool:
+        deadline = self._clock.now() + seconds
+        with self._cond:
+            while not self._set and self._clock.now() < deadline:
+                self._clock.wait_until(self._cond, deadline)
+            return self._set

@@ -23,22 +23,27 @@ import json
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from kubernetes.client.rest import ApiException
+from lbcommon.clock import Clock, RealClock, StopSignal
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 ListFunc = Callable[..., Any]
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+GONE = 410
 
 
-class EventHandler(Protocol):
-    def on_add(self, obj: Obj) -> None: ...
-    def on_update(self, old: Obj, new: Obj) -> None: ...
-    def on_delete(self, obj: Obj) -> None: ...
+class EventHandler(Protocol[T_contra]):
+    """Called on the informer's thread, in event order; must only enqueue work."""
+
+    def on_add(self, obj: T_contra) -> None: ...
+    def on_update(self, old: T_contra, new: T_contra) -> None: ...
+    def on_delete(self, obj: T_contra) -> None: ...
 
 
 def object_key(obj: Obj) -> str:
@@ -51,44 +56,55 @@ class _ExpiredError(Exception):
     """The watch's resourceVersion is too old: relist."""
 
 
-class Informer:
-    """One resource kind's cache, filled by list+watch on a background thread."""
+class _Entry(Generic[T]):
+    __slots__ = ("value", "version")
+
+    def __init__(self, version: str, value: T) -> None:
+        self.version = version
+        self.value = value
+
+
+class Informer(Generic[T]):
+    """One resource kind's cache of domain values, filled by list+watch on a thread."""
 
     def __init__(
         self,
         name: str,
         list_func: ListFunc,
-        handler: EventHandler,
+        translate: Callable[[Obj], T],
+        handler: EventHandler[T],
         *,
+        clock: Clock | None = None,
         resync_period: float = 300.0,
         watch_timeout: int = 300,
         page_size: int = 500,
     ) -> None:
         self.name = name
         self._list = list_func
+        self._translate = translate
         self._handler = handler
+        self._clock = clock or RealClock()
         self._resync_period = resync_period
         self._watch_timeout = watch_timeout
         self._page_size = page_size
-        self._store: dict[str, Obj] = {}
+        self._store: dict[str, _Entry[T]] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping = StopSignal(self._clock)
         self._synced = threading.Event()
         self._response: Any = None
         self._thread: threading.Thread | None = None
         self._resource_version = ""
-        #: how many times the informer listed (tests and metrics read it)
-        self.relists = 0
 
     # -- cache access -------------------------------------------------------
 
-    def get(self, key: str) -> Obj | None:
+    def get(self, key: str) -> T | None:
         with self._lock:
-            return self._store.get(key)
+            entry = self._store.get(key)
+        return None if entry is None else entry.value
 
-    def items(self) -> list[Obj]:
+    def items(self) -> list[T]:
         with self._lock:
-            return list(self._store.values())
+            return [entry.value for entry in self._store.values()]
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -115,10 +131,6 @@ class Informer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def interrupt_watch(self) -> None:
-        """Drop the current watch connection, as a network failure would."""
-        self._interrupt_watch()
-
     def _interrupt_watch(self) -> None:
         response = self._response
         if response is not None:
@@ -131,7 +143,7 @@ class Informer:
 
     def _run(self) -> None:
         failures = 0
-        next_resync = time.monotonic() + self._resync_period
+        next_resync = self._clock.now() + self._resync_period
         need_list = True
         while not self._stopping.is_set():
             try:
@@ -155,12 +167,29 @@ class Informer:
                     err,
                     delay,
                 )
-                if isinstance(err, ApiException) and err.status == 410:
+                if getattr(err, "status", None) == GONE:
                     need_list = True
                 self._stopping.wait(delay)
-            if time.monotonic() >= next_resync and self.has_synced:
+            if self._clock.now() >= next_resync and self.has_synced:
                 self._resync()
-                next_resync = time.monotonic() + self._resync_period
+                next_resync = self._clock.now() + self._resync_period
+
+    def _entry(self, obj: Obj, previous: _Entry[T] | None) -> _Entry[T] | None:
+        """The cache entry for `obj`: translated once per resourceVersion."""
+        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if previous is not None and version and previous.version == version:
+            return previous
+        try:
+            return _Entry(version, self._translate(obj))
+        except (KeyError, ValueError, TypeError) as err:
+            log.error(
+                "cannot translate %s %s: %s",
+                self.name,
+                object_key(obj),
+                err,
+                extra={"informer": self.name},
+            )
+            return previous
 
     def _relist(self) -> None:
         items: dict[str, Obj] = {}
@@ -180,21 +209,27 @@ class Informer:
             if not token:
                 break
         self._resource_version = body["metadata"]["resourceVersion"]
-        self.relists += 1
         with self._lock:
-            old, self._store = self._store, items
+            old = dict(self._store)
+        fresh: dict[str, _Entry[T]] = {}
         for key, obj in items.items():
+            entry = self._entry(obj, old.get(key))
+            if entry is not None:
+                fresh[key] = entry
+        with self._lock:
+            self._store = fresh
+        for key, entry in fresh.items():
             if key in old:
-                self._handler.on_update(old[key], obj)
+                self._handler.on_update(old[key].value, entry.value)
             else:
-                self._handler.on_add(obj)
-        for key, obj in old.items():
-            if key not in items:
-                self._handler.on_delete(obj)
+                self._handler.on_add(entry.value)
+        for key, entry in old.items():
+            if key not in fresh:
+                self._handler.on_delete(entry.value)
         self._synced.set()
 
     def _watch(self, *, until: float) -> None:
-        timeout = max(1, min(self._watch_timeout, int(until - time.monotonic()) + 1))
+        timeout = max(1, min(self._watch_timeout, int(until - self._clock.now()) + 1))
         response = self._list(
             watch=True,
             resource_version=self._resource_version,
@@ -220,7 +255,7 @@ class Informer:
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
-            if obj.get("code") == 410:
+            if obj.get("code") == GONE:
                 raise _ExpiredError()
             raise RuntimeError(f"watch error: {obj.get('message', obj)}")
         version = (obj.get("metadata") or {}).get("resourceVersion")
@@ -231,20 +266,25 @@ class Informer:
         key = object_key(obj)
         with self._lock:
             old = self._store.get(key)
-            if kind == "DELETED":
-                self._store.pop(key, None)
-            else:
-                self._store[key] = obj
         if kind == "DELETED":
-            self._handler.on_delete(obj)
-        elif old is None:
-            self._handler.on_add(obj)
+            with self._lock:
+                self._store.pop(key, None)
+            if old is not None:
+                self._handler.on_delete(old.value)
+            return
+        entry = self._entry(obj, old)
+        if entry is None:
+            return
+        with self._lock:
+            self._store[key] = entry
+        if old is None:
+            self._handler.on_add(entry.value)
         else:
-            self._handler.on_update(old, obj)
+            self._handler.on_update(old.value, entry.value)
 
     def _resync(self) -> None:
-        for obj in self.items():
-            self._handler.on_update(obj, obj)
+        for value in self.items():
+            self._handler.on_update(value, value)
 
 
 def _events(response: Any) -> Iterator[Obj]:
