@@ -18,9 +18,9 @@ from collections import Counter
 
 from kubernetes import client
 
-from lbcommon.pools import DEFAULT_POOL
 from localcluster.cluster import LocalCluster
 from localcluster.loadbalancing import LoadBalancing
+from localcluster.netns import LB_POOL
 from localcluster.versions import AGNHOST_IMAGE
 
 NAMESPACE = "default"
@@ -43,7 +43,7 @@ def run_demo(*, keep: bool = False) -> int:
         _say(f"cluster ready in {time.monotonic() - started:.0f}s; kubeconfig {cluster.kubeconfig}")
         nodes = [n.spec.name for n in cluster.nodes]
         with LoadBalancing(cluster.kubeconfig, nodes, log_dir=cluster.directory / "lb-logs"):
-            _say(f"lbctl (local provider, pool {DEFAULT_POOL}) and nodeproxy on {len(nodes)} nodes")
+            _say(f"lbctl (local provider, pool {LB_POOL}) and nodeproxy on {len(nodes)} nodes")
             api = cluster.api_client()
             try:
                 ip = _deploy(api)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from lbcommon.pools import DEFAULT_POOL
+from localcluster.netns import LB_POOL
 from localcluster.processes import ReadinessTimeoutError, Supervised
 
 NODE_INTERFACE = "eth0"
@@ -78,7 +78,7 @@ class LoadBalancing:
         node_names: Sequence[str],
         *,
         log_dir: Path,
-        pool: str = DEFAULT_POOL,
+        pool: str = LB_POOL,
         detached: bool = False,
         lease_namespace: str = "kube-system",
     ) -> None:

@@ -29,6 +29,9 @@ SAFETY_NET = "198.18.0.0/15"
 BRIDGE = "lbk0"
 BRIDGE_ADDRESS = "198.18.0.1"
 BRIDGE_PREFIX = 24
+#: load-balancer addresses for lbctl's local provider: on the bridge's L2, so
+#: ARP from the root namespace reaches the node that announces one
+LB_POOL = "198.18.0.200-198.18.0.250"
 NETNS_DIR = Path("/run/netns")
 
 #: Sysctls every node namespace gets: forward pod traffic, pass bridged
