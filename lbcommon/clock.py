@@ -18,6 +18,10 @@ Guarantees:
   `FakeClock.sleep(seconds)` does not block: it advances the fake time by
   `seconds` (exactly like `step`) and returns. A test therefore cannot hang on
   a fake sleep; code that sleeps in a loop simply moves its own time forward.
+* `FakeClock.waiters()` counts the threads blocked on the clock whose
+  deadline still lies ahead; `wait_for_waiters(n)` blocks (in real time) until
+  there are `n`. A test steps the clock, then waits for the loop it released
+  to block again: the loop has then finished the round the step allowed.
 """
 
 from __future__ import annotations
@@ -76,6 +80,10 @@ class FakeClock:
         # Conditions of threads currently blocked in wait_until (one entry per
         # blocked thread, so the same condition may appear more than once).
         self._waiting: list[threading.Condition] = []
+        # The deadline of each blocked thread, and a condition on our lock
+        # notified whenever a thread starts waiting (for wait_for_waiters).
+        self._deadlines: list[float | None] = []
+        self._registered = threading.Condition(self._lock)
 
     def now(self) -> float:
         with self._lock:
@@ -110,11 +118,37 @@ class FakeClock:
             if deadline is not None and self._now >= deadline:
                 return
             self._waiting.append(cond)
+            self._deadlines.append(deadline)
+            self._registered.notify_all()
         try:
             cond.wait()
         finally:
             with self._lock:
                 self._waiting.remove(cond)
+                self._deadlines.remove(deadline)
+
+    def waiters(self) -> int:
+        """Threads blocked in wait_until whose deadline lies ahead (or that have none).
+
+        A thread whose deadline a `step` has passed no longer counts, even before
+        it wakes up.
+        """
+        with self._lock:
+            return self._pending()
+
+    def _pending(self) -> int:
+        return sum(1 for d in self._deadlines if d is None or d > self._now)
+
+    def wait_for_waiters(self, count: int, *, timeout: float = 10.0) -> bool:
+        """Block, in real time, until `waiters()` reaches `count`; False on timeout."""
+        give_up = time.monotonic() + timeout
+        with self._registered:
+            while self._pending() < count:
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._registered.wait(remaining)
+            return True
 
 
 class StopSignal:
@@ -146,3 +180,17 @@ class StopSignal:
             while not self._set and self._clock.now() < deadline:
                 self._clock.wait_until(self._cond, deadline)
             return self._set
+
+
+class Wakeup(StopSignal):
+    """A StopSignal that can be cleared: a loop's "something changed" flag.
+
+    `wait(seconds)` returns True as soon as the flag is set, False after
+    `seconds` of the clock's time; `clear()` re-arms it. Setting it between a
+    wake-up and the `clear` that follows is not lost if the loop reads its
+    inputs after clearing.
+    """
+
+    def clear(self) -> None:
+        with self._cond:
+            self._set = False
