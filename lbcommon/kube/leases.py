@@ -1,0 +1,317 @@
+"""coordination.k8s.io/v1 Leases: the one place both Lease loops talk to the apiserver.
+
+lbctl's leader election (lbcommon.kube.leader) and nodeproxy's heartbeats
+(nodeproxy.announce) read, create, hold, renew, release, delete and watch
+Leases only through `Leases`, and see a Lease only as a frozen `LeaseRecord`.
+
+Guarantees:
+- Every failure is an lbcommon.errors type with the original chained: 409 is
+  ConflictError; 403 ForbiddenError naming the verb and the resource; 429
+  ThrottledError (with the server's Retry-After); 5xx, timeouts and dropped
+  connections TemporaryError; 400, 422 and other client errors PermanentError.
+  A missing Lease is not an error: `get` returns None and `delete` False.
+- `hold` and `release` are optimistic: they write only if the Lease is still
+  the version the caller read (else ConflictError), so of two racing
+  candidates exactly one wins. `heartbeat` is one unconditional merge patch.
+- Responses are read as JSON (`_preload_content=False`): the client's model
+  deserialisation costs more than the request, and nothing here needs it.
+
+The same client also lists Services and Nodes for nodeproxy's informers
+(`service_lister`, `node_lister`), so nodeproxy never imports `kubernetes`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
+
+from lbcommon.errors import (
+    ConflictError,
+    ForbiddenError,
+    LbctlError,
+    PermanentError,
+    TemporaryError,
+    ThrottledError,
+)
+
+__all__ = [
+    "ApiClient",
+    "LeaseRecord",
+    "Leases",
+    "ListFunc",
+    "api_error",
+    "lease_from_api",
+    "node_lister",
+    "service_lister",
+]
+
+NOT_FOUND = 404
+MERGE_PATCH = "application/merge-patch+json"
+ListFunc = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One Lease as the loops need it; times are the server's strings, compared only."""
+
+    name: str
+    holder: str = ""
+    renew_time: str = ""
+    #: leaseDurationSeconds, None when unset
+    duration: int | None = None
+    transitions: int = 0
+    #: the resourceVersion this record was read at
+    version: str = ""
+
+
+def lease_from_api(obj: Mapping[str, Any]) -> LeaseRecord:
+    """Translate a Lease in wire form (a dict, as a watch event or JSON body carries it)."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    duration = spec.get("leaseDurationSeconds")
+    return LeaseRecord(
+        name=str(meta["name"]),
+        holder=str(spec.get("holderIdentity") or ""),
+        renew_time=str(spec.get("renewTime") or ""),
+        duration=int(duration) if duration is not None else None,
+        transitions=int(spec.get("leaseTransitions") or 0),
+        version=str(meta.get("resourceVersion") or ""),
+    )
+
+
+def api_error(err: Exception, *, verb: str, resource: str) -> LbctlError:
+    """The lbcommon.errors type for a failed call (`raise api_error(...) from err`).
+
+    404 is not mapped here: whether absence is an answer or a failure is the
+    caller's call (`Leases` treats it as an answer).
+    """
+    what = f"{verb} {resource}"
+    if isinstance(err, ApiException):
+        status = int(err.status or 0)
+        text = f"{what}: HTTP {status} {err.reason or ''}".rstrip()
+        if status == 409:
+            return ConflictError(f"{what}: changed by another writer")
+        if status == 403:
+            return ForbiddenError(f"{what}: forbidden (check RBAC for verb {verb!r})")
+        if status == 429:
+            return ThrottledError(text, retry_after=_retry_after(err))
+        if status >= 500 or status == 0:
+            return TemporaryError(text, retry_after=_retry_after(err))
+        return PermanentError(text)
+    return TemporaryError(f"{what}: {type(err).__name__}: {err}")
+
+
+def _retry_after(err: ApiException) -> float | None:
+    headers = err.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _micro_time(now: datetime.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _wall_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class _AbsentError(Exception):
+    """404: the Lease does not exist (an answer, not a failure)."""
+
+
+class Leases:
+    """Lease calls in one namespace; see the module docstring for the error mapping."""
+
+    def __init__(self, api: ApiClient, namespace: str) -> None:
+        self._coord = client.CoordinationV1Api(api)
+        self.namespace = namespace
+
+    def _call(self, verb: str, name: str, func: Callable[[], Any]) -> Any:
+        """Run one call; return the JSON body (None if empty); translate failures."""
+        try:
+            response = func()
+            try:
+                data = response.data
+            finally:
+                response.release_conn()
+        except (ApiException, HTTPError, OSError) as err:
+            if isinstance(err, ApiException) and err.status == NOT_FOUND:
+                raise _AbsentError(name) from err
+            raise api_error(err, verb=verb, resource=self._resource(name)) from err
+        return json.loads(data) if data else None
+
+    def _resource(self, name: str) -> str:
+        return f"leases.coordination.k8s.io {self.namespace}/{name}"
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, name: str) -> LeaseRecord | None:
+        """The Lease named `name`, or None if there is none."""
+        try:
+            body = self._call(
+                "get",
+                name,
+                lambda: self._coord.read_namespaced_lease(
+                    name, self.namespace, _preload_content=False
+                ),
+            )
+        except _AbsentError:
+            return None
+        return lease_from_api(body)
+
+    def lister(self, *, label_selector: str) -> ListFunc:
+        """A list/watch function for lbcommon.informer.Informer over the labelled Leases."""
+        return functools.partial(
+            self._coord.list_namespaced_lease, self.namespace, label_selector=label_selector
+        )
+
+    # -- the election's writes ----------------------------------------------
+
+    def create(self, name: str, *, holder: str, duration: float) -> LeaseRecord:
+        """Create the Lease held by `holder`; ConflictError if it exists already."""
+        now = _micro_time(_wall_now())
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": _seconds(duration),
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseTransitions": 0,
+            },
+        }
+        created = self._call(
+            "create",
+            name,
+            lambda: self._coord.create_namespaced_lease(
+                self.namespace, body, _preload_content=False
+            ),
+        )
+        return lease_from_api(created)
+
+    def hold(self, current: LeaseRecord, *, holder: str, duration: float) -> LeaseRecord:
+        """Take (or renew) the Lease for `holder`, if it is still as `current` was read.
+
+        Taking it from someone else (or from nobody) sets acquireTime and counts a
+        transition. ConflictError if the Lease changed since `current` was read.
+        """
+        now = _micro_time(_wall_now())
+        spec: dict[str, Any] = {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": _seconds(duration),
+            "renewTime": now,
+        }
+        if current.holder != holder:
+            spec["acquireTime"] = now
+            spec["leaseTransitions"] = current.transitions + 1
+        return lease_from_api(self._patch("update", current.name, spec, version=current.version))
+
+    def release(self, current: LeaseRecord) -> None:
+        """Clear the holder of the Lease read as `current` (ConflictError if it changed)."""
+        spec = {
+            "holderIdentity": None,
+            "leaseDurationSeconds": 1,
+            "renewTime": _micro_time(_wall_now()),
+        }
+        self._patch("update", current.name, spec, version=current.version)
+
+    # -- heartbeats ---------------------------------------------------------
+
+    def heartbeat(
+        self, name: str, *, holder: str, duration: float, labels: Mapping[str, str]
+    ) -> None:
+        """Renew `holder`'s own Lease with one merge patch, creating it on first use."""
+        now = _micro_time(_wall_now())
+        spec = {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": _seconds(duration),
+            "renewTime": now,
+        }
+        try:
+            self._patch("update", name, spec, labels=labels)
+        except _AbsentError:
+            body = {
+                "metadata": {"name": name, "labels": dict(labels)},
+                "spec": {**spec, "acquireTime": now},
+            }
+            self._call(
+                "create",
+                name,
+                lambda: self._coord.create_namespaced_lease(
+                    self.namespace, body, _preload_content=False
+                ),
+            )
+
+    def delete(self, name: str) -> bool:
+        """Delete the Lease; False if there was none."""
+        try:
+            self._call(
+                "delete",
+                name,
+                lambda: self._coord.delete_namespaced_lease(
+                    name, self.namespace, _preload_content=False
+                ),
+            )
+        except _AbsentError:
+            return False
+        return True
+
+    def _patch(
+        self,
+        verb: str,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        version: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Any:
+        """A merge patch; a Lease deleted meanwhile is a ConflictError when `version` is given."""
+        meta: dict[str, Any] = {}
+        if version:
+            meta["resourceVersion"] = version  # a precondition: 409 if it moved on
+        if labels:
+            meta["labels"] = dict(labels)
+        body = {"metadata": meta, "spec": dict(spec)}
+
+        def patch() -> Any:
+            return self._coord.patch_namespaced_lease(
+                name, self.namespace, body, _content_type=MERGE_PATCH, _preload_content=False
+            )
+
+        if version is None:
+            return self._call(verb, name, patch)
+        try:
+            return self._call(verb, name, patch)
+        except _AbsentError as err:
+            raise ConflictError(f"{verb} {self._resource(name)}: deleted meanwhile") from err
+
+
+def _seconds(duration: float) -> int:
+    return max(1, round(duration))
+
+
+# -- what nodeproxy's other informers list ------------------------------------
+
+
+def service_lister(api: ApiClient) -> ListFunc:
+    """A list/watch function over Services in all namespaces, for an Informer."""
+    return client.CoreV1Api(api).list_service_for_all_namespaces  # type: ignore[no-any-return]
+
+
+def node_lister(api: ApiClient) -> ListFunc:
+    """A list/watch function over Nodes, for an Informer."""
+    return client.CoreV1Api(api).list_node  # type: ignore[no-any-return]
