@@ -26,7 +26,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,24 +211,29 @@ def _go_directive(go_mod: str) -> str:
     return match.group(1)
 
 
-def kubernetes_module(version: str = KUBERNETES_VERSION) -> GoModule:
-    """Describe the module that builds Kubernetes `version` from the proxy."""
-    cache_root().mkdir(parents=True, exist_ok=True)
+def _kubernetes_go_mod(version: str, module_path: str) -> str:
+    """A go.mod that builds from k8s.io/kubernetes `version` and its published staging modules."""
     upstream = _upstream_go_mod(version)
     staging = _STAGING_REPLACE.findall(upstream)
     published = staging_version(version)
     replaces = "".join(f"\t{mod} => {mod} {published}\n" for mod in staging)
-    go_mod = (
-        "module lbctl.local/kubebuild\n\n"
+    return (
+        f"module {module_path}\n\n"
         f"go {_go_directive(upstream)}\n\n"
         f"require k8s.io/kubernetes {version}\n\n"
         f"replace (\n{replaces})\n"
     )
-    imports = "".join(f'\t_ "{pkg}"\n' for pkg in KUBERNETES_PACKAGES.values())
-    tools = f"//go:build tools\n\npackage kubebuild\n\nimport (\n{imports})\n"
+
+
+def _kubernetes_tools(package: str, packages: Sequence[str]) -> str:
+    imports = "".join(f'\t_ "{pkg}"\n' for pkg in packages)
+    return f"//go:build tools\n\npackage {package}\n\nimport (\n{imports})\n"
+
+
+def _kubernetes_ldflags(version: str) -> str:
     minor = version.lstrip("v").split(".")[1]
     version_pkg = "k8s.io/component-base/version"
-    ldflags = " ".join(
+    return " ".join(
         [
             GO_LDFLAGS,
             f"-X {version_pkg}.gitVersion={version}",
@@ -237,12 +242,44 @@ def kubernetes_module(version: str = KUBERNETES_VERSION) -> GoModule:
             f"-X {version_pkg}.gitTreeState=clean",
         ]
     )
+
+
+def kubernetes_module(version: str = KUBERNETES_VERSION) -> GoModule:
+    """Describe the module that builds Kubernetes `version` from the proxy."""
+    cache_root().mkdir(parents=True, exist_ok=True)
     return GoModule(
         name="kubernetes",
         version=version,
         packages=KUBERNETES_PACKAGES,
-        files={"go.mod": go_mod, "tools.go": tools},
-        ldflags=ldflags,
+        files={
+            "go.mod": _kubernetes_go_mod(version, "lbctl.local/kubebuild"),
+            "tools.go": _kubernetes_tools("kubebuild", list(KUBERNETES_PACKAGES.values())),
+        },
+        ldflags=_kubernetes_ldflags(version),
+    )
+
+
+#: kubectl (kustomize built in) from the same release, for applying deploy/.
+KUBECTL_PACKAGE = "k8s.io/kubernetes/cmd/kubectl"
+
+
+def kubectl_module(version: str = KUBERNETES_VERSION) -> GoModule:
+    """Describe the module that builds kubectl `version` from the proxy.
+
+    A module of its own (cached under kubectl/<version>), so that adding it
+    left the server binaries' recipes, and so their cache, untouched; Go's
+    module and build caches are shared, so it compiles only what it adds.
+    """
+    cache_root().mkdir(parents=True, exist_ok=True)
+    return GoModule(
+        name="kubectl",
+        version=version,
+        packages={"kubectl": KUBECTL_PACKAGE},
+        files={
+            "go.mod": _kubernetes_go_mod(version, "lbctl.local/kubectlbuild"),
+            "tools.go": _kubernetes_tools("kubectlbuild", [KUBECTL_PACKAGE]),
+        },
+        ldflags=_kubernetes_ldflags(version),
     )
 
 
@@ -398,6 +435,8 @@ def _module_for(name: str) -> str:
         return "coredns"
     if name in KUBERNETES_PACKAGES:
         return "kubernetes"
+    if name == "kubectl":
+        return "kubectl"
     raise ValueError(f"no module builds a binary named {name!r}")
 
 
@@ -405,9 +444,10 @@ def ensure_named(
     names: Sequence[str], *, kubernetes_version: str = KUBERNETES_VERSION
 ) -> dict[str, Path]:
     """Build (or find in the cache) binaries by name, whatever module holds them."""
-    factories = {
+    factories: dict[str, Callable[[], GoModule]] = {
         "etcd": etcd_module,
         "kubernetes": lambda: kubernetes_module(kubernetes_version),
+        "kubectl": lambda: kubectl_module(kubernetes_version),
         "containerd": containerd_module,
         "coredns": coredns_module,
     }
