@@ -6,26 +6,38 @@ Engine's result decides which addresses sit on the interface. Order on a
 takeover: rules first, then the address and gratuitous ARP, so the first
 packet that reaches us is already forwarded.
 
-Guarantees: `stop` gives everything back (Lease deleted, addresses removed,
-nft table deleted) and joins every thread it started.
+Guarantees:
+- the informers hold domain values (ServiceSpec, NodeInfo, LeaseRecord),
+  translated once per resourceVersion; the feed hands them over as they are,
+  at most ten times a second of the injected clock;
+- readiness (`ready`): our own Lease is fresh and every informer has synced;
+  liveness (`alive`): the threads we run are running;
+- `stop` gives everything back (Lease deleted, addresses removed, nft table
+  deleted) and joins every thread it started.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
-from kubernetes import client
-
+from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.httpserver import MetricsServer
+from lbcommon.informer import Informer
 from lbcommon.kube.convert import node_from_api, service_from_api
-from lbcommon.kube.informer import Informer, Obj
+from lbcommon.kube.leases import (
+    ApiClient,
+    LeaseRecord,
+    Leases,
+    lease_from_api,
+    node_lister,
+    service_lister,
+)
+from lbcommon.model import NodeInfo, ServiceSpec
 from lbcommon.pools import Pool
 from nodeproxy.addresses import Addresses
-from nodeproxy.announce import Announcer, MembershipSettings
+from nodeproxy.announce import LEASE_LABEL, Announcer, Membership, MembershipSettings
 from nodeproxy.config import DataplaneConfig
 from nodeproxy.dataplane import Dataplane, interface_mac
 from nodeproxy.engine import Engine
@@ -56,20 +68,23 @@ class _Dirty:
     def __init__(self, flag: threading.Event) -> None:
         self._flag = flag
 
-    def on_add(self, obj: Obj) -> None:
+    def on_add(self, obj: object) -> None:
         self._flag.set()
 
-    def on_update(self, old: Obj, new: Obj) -> None:
-        if old is not new:
+    def on_update(self, old: object, new: object) -> None:
+        if old != new:
             self._flag.set()
 
-    def on_delete(self, obj: Obj) -> None:
+    def on_delete(self, obj: object) -> None:
         self._flag.set()
 
 
 class Agent:
-    def __init__(self, api: client.ApiClient, settings: AgentSettings) -> None:
+    def __init__(
+        self, api: ApiClient, settings: AgentSettings, *, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
+        self._clock = clock or RealClock()
         ns = settings.netns
         mac = interface_mac(settings.interface, namespace=ns)
         self.metrics = Metrics()
@@ -90,51 +105,81 @@ class Agent:
             health=HealthSettings(),
             namespace=ns,
             on_applied=self._applied,
+            clock=self._clock,
         )
         self.metrics.watch_dataplane(lambda: self.engine.config, self.dataplane.counters)
         self._dirty = threading.Event()
-        core = client.CoreV1Api(api)
-        self.services = Informer(
+        self.services: Informer[ServiceSpec] = Informer(
             "services",
-            core.list_service_for_all_namespaces,
+            service_lister(api),
+            service_from_api,
             _Dirty(self._dirty),
+            clock=self._clock,
             resync_period=settings.resync_period,
         )
-        self.nodes = Informer(
-            "nodes", core.list_node, _Dirty(self._dirty), resync_period=settings.resync_period
+        self.nodes: Informer[NodeInfo] = Informer(
+            "nodes",
+            node_lister(api),
+            node_from_api,
+            _Dirty(self._dirty),
+            clock=self._clock,
+            resync_period=settings.resync_period,
+        )
+        leases = Leases(api, settings.lease_namespace)
+        membership = Membership(self._clock)
+        self.leases: Informer[LeaseRecord] = Informer(
+            "leases",
+            leases.lister(label_selector=LEASE_LABEL),
+            lease_from_api,
+            membership,
+            clock=self._clock,
+            resync_period=60.0,
         )
         self.announcer = Announcer(
-            api,
+            leases,
             MembershipSettings(namespace=settings.lease_namespace, identity=settings.node_name),
+            membership=membership,
+            synced=lambda: self.leases.has_synced,
             wanted=self.engine.wanted_ips,
             on_owned=lambda owned: self.engine.update(owned=owned),
+            clock=self._clock,
         )
         self._server: MetricsServer | None = None
-        self._stopping = threading.Event()
+        self._stopping = StopSignal(self._clock)
         self._thread = threading.Thread(target=self._feed, name="nodeproxy-feed")
 
     def start(self) -> Agent:
         if self.settings.metrics_addr:
             self._server = MetricsServer(
-                self.metrics.render, self.settings.metrics_addr, ready=self.healthy
+                self.metrics.render, self.settings.metrics_addr, ready=self.ready, live=self.alive
             ).start()
         self.engine.start()
-        self.services.start()
-        self.nodes.start()
+        for informer in (self.services, self.nodes, self.leases):
+            informer.start()
         self._thread.start()
         self.announcer.start()
         return self
 
-    def healthy(self) -> bool:
-        return self.settings.node_name in self.announcer.live() and self.services.has_synced
+    def ready(self) -> bool:
+        """Our Lease is fresh and every cache has synced: we may own addresses."""
+        return (
+            self.settings.node_name in self.announcer.live()
+            and self.services.has_synced
+            and self.nodes.has_synced
+            and self.leases.has_synced
+        )
+
+    def alive(self) -> bool:
+        """Every thread we run is running."""
+        return self._thread.is_alive() and self.engine.alive and self.announcer.alive
 
     def stop(self) -> None:
-        self.announcer.stop(release=True)
+        self.announcer.stop()
         self._stopping.set()
         self._dirty.set()
         self._thread.join(timeout=10)
-        self.services.stop()
-        self.nodes.stop()
+        for informer in (self.services, self.nodes, self.leases):
+            informer.stop()
         self.engine.stop()
         self.addresses.hold(())
         self.dataplane.close()
@@ -142,17 +187,15 @@ class Agent:
             self._server.stop()
 
     def _feed(self) -> None:
-        """Hand the informers' caches to the engine, at most ten times a second."""
-        while not self._stopping.is_set():
+        """Hand the informers' values to the engine, at most ten times a second."""
+        while True:
             self._dirty.wait()
             if self._stopping.is_set():
                 return
             self._dirty.clear()
-            self.engine.update(
-                services=[service_from_api(s) for s in self.services.items()],
-                nodes=[node_from_api(n) for n in self.nodes.items()],
-            )
-            time.sleep(0.1)
+            self.engine.update(services=self.services.items(), nodes=self.nodes.items())
+            if self._stopping.wait(0.1):
+                return
 
     def _applied(self, config: DataplaneConfig) -> None:
         added, removed = self.addresses.hold(config.ips)
@@ -162,7 +205,3 @@ class Agent:
         self.metrics.apply_errors.set(self.engine.apply_errors)
         for target, ok in self.engine.health.snapshot().items():
             self.metrics.backend_healthy.labels(target=str(target)).set(1 if ok else 0)
-
-    @property
-    def owned(self) -> frozenset[IPv4Address]:
-        return self.engine.config.ips

@@ -21,25 +21,26 @@ Guarantees:
 - An instance that cannot renew its own Lease for `lease_duration` owns
   nothing (the others have taken over by then).
 - `on_owned` is called from our thread whenever the owned set changes.
+
+Wiring: `Membership` is the handler of an Informer over the labelled Leases
+(translated into lbcommon.kube.leases.LeaseRecord); `Announcer` renews our
+own Lease through `Heartbeats` (lbcommon.kube.leases.Leases in production)
+and decides. Every wait and every age runs on the injected Clock.
 """
 
 from __future__ import annotations
 
-import datetime
-import functools
 import hashlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Any
+from typing import Protocol
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
-from lbcommon.kube.informer import Informer, Obj
+from lbcommon.clock import Clock, RealClock, StopSignal
+from lbcommon.errors import LbctlError
+from lbcommon.kube.leases import LeaseRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,37 +72,48 @@ def _score(ip: IPv4Address, who: str) -> bytes:
     return hashlib.blake2b(f"{ip}/{who}".encode(), digest_size=8).digest()
 
 
-class _Leases:
-    """Informer handler: when did we last see each instance's renewTime change?"""
+class Membership:
+    """Informer handler over heartbeat Leases: when did each instance's renewTime last change?
 
-    def __init__(self) -> None:
+    Ages are measured on our own clock from the moment we saw the change.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, tuple[str, float]] = {}
 
-    def _observe(self, obj: Obj) -> None:
-        spec = obj.get("spec") or {}
-        holder, renewed = spec.get("holderIdentity"), str(spec.get("renewTime"))
-        if not holder:
+    def _observe(self, lease: LeaseRecord) -> None:
+        if not lease.holder:
             return
         with self._lock:
-            if self._seen.get(holder, ("", 0.0))[0] != renewed:
-                self._seen[holder] = (renewed, time.monotonic())
+            if self._seen.get(lease.holder, ("", 0.0))[0] != lease.renew_time:
+                self._seen[lease.holder] = (lease.renew_time, self._clock.now())
 
-    def on_add(self, obj: Obj) -> None:
+    def on_add(self, obj: LeaseRecord) -> None:
         self._observe(obj)
 
-    def on_update(self, old: Obj, new: Obj) -> None:
+    def on_update(self, old: LeaseRecord, new: LeaseRecord) -> None:
         self._observe(new)
 
-    def on_delete(self, obj: Obj) -> None:
-        holder = str((obj.get("spec") or {}).get("holderIdentity"))
+    def on_delete(self, obj: LeaseRecord) -> None:
         with self._lock:
-            self._seen.pop(holder, None)
+            self._seen.pop(obj.holder, None)
 
     def live(self, within: float) -> set[str]:
-        now = time.monotonic()
+        now = self._clock.now()
         with self._lock:
             return {who for who, (_, at) in self._seen.items() if now - at <= within}
+
+
+class Heartbeats(Protocol):
+    """The Lease calls an announcer makes (lbcommon.kube.leases.Leases)."""
+
+    def heartbeat(
+        self, name: str, *, holder: str, duration: float, labels: Mapping[str, str]
+    ) -> None: ...
+
+    def delete(self, name: str) -> bool: ...
 
 
 class Announcer:
@@ -109,83 +121,77 @@ class Announcer:
 
     def __init__(
         self,
-        api: client.ApiClient,
+        leases: Heartbeats,
         settings: MembershipSettings,
         *,
+        membership: Membership,
+        synced: Callable[[], bool],
         wanted: Callable[[], frozenset[IPv4Address]],
         on_owned: Callable[[frozenset[IPv4Address]], None],
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
-        self._coord = client.CoordinationV1Api(api)
+        self._leases = leases
+        self._membership = membership
+        self._synced = synced
         self._wanted = wanted
         self._on_owned = on_owned
-        self._leases = _Leases()
-        self._informer = Informer(
-            "leases",
-            functools.partial(
-                self._coord.list_namespaced_lease, settings.namespace, label_selector=LEASE_LABEL
-            ),
-            self._leases,
-            resync_period=60.0,
-        )
-        self._stopping = threading.Event()
+        self._clock = clock or RealClock()
+        self._stopping = StopSignal(self._clock)
         self._thread: threading.Thread | None = None
         self._renewed_at = float("-inf")
         self._started_at = 0.0
         self._last_owner: dict[IPv4Address, str] = {}
         self._pending: dict[IPv4Address, float] = {}
         self.owned: frozenset[IPv4Address] = frozenset()
-        self.renew_failures = 0
 
     def start(self) -> Announcer:
-        self._started_at = time.monotonic()
-        self._informer.start()
+        self._started_at = self._clock.now()
         self._thread = threading.Thread(target=self._run, name="nodeproxy-announcer")
         self._thread.start()
         return self
 
-    def stop(self, *, release: bool = True) -> None:
-        """Stop; with `release`, delete our Lease so others take over at once."""
+    def stop(self) -> None:
+        """Stop, and delete our Lease so the others take over at once."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._informer.stop()
-        if release:
-            try:
-                self._coord.delete_namespaced_lease(
-                    lease_name(self.settings.identity), self.settings.namespace
-                )
-            except ApiException as err:
-                if err.status != 404:
-                    log.warning("deleting our lease failed: HTTP %s", err.status)
-            except Exception as err:
-                log.warning("deleting our lease failed: %s", err)
+        try:
+            self._leases.delete(lease_name(self.settings.identity))
+        except LbctlError as err:
+            log.warning("deleting our lease failed: %s", err)
         self._set_owned(frozenset())
+
+    @property
+    def alive(self) -> bool:
+        """Whether the announcer's thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def live(self) -> set[str]:
         """Instances we consider alive, ourselves included while our Lease is fresh."""
         s = self.settings
-        live = self._leases.live(s.lease_duration) - {s.identity}
-        if time.monotonic() - self._renewed_at <= s.lease_duration:
+        live = self._membership.live(s.lease_duration) - {s.identity}
+        if self._clock.now() - self._renewed_at <= s.lease_duration:
             live.add(s.identity)
         return live
 
     def _run(self) -> None:
         s = self.settings
-        next_renew = 0.0
-        while not self._stopping.is_set():
-            if time.monotonic() >= next_renew:
-                next_renew = time.monotonic() + s.renew_interval
+        next_renew = self._clock.now()
+        while True:
+            if self._clock.now() >= next_renew:
+                next_renew = self._clock.now() + s.renew_interval
                 self._renew()
             self._set_owned(self._decide())
-            self._stopping.wait(s.tick)
+            if self._stopping.wait(s.tick):
+                return
 
     def _decide(self) -> frozenset[IPv4Address]:
         s = self.settings
-        now = time.monotonic()
+        now = self._clock.now()
         live = self.live()
-        if s.identity not in live or not self._informer.has_synced:
+        if s.identity not in live or not self._synced():
             self._pending.clear()
             return frozenset()
         result: set[IPv4Address] = set()
@@ -225,28 +231,14 @@ class Announcer:
 
     def _renew(self) -> None:
         s = self.settings
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        body: dict[str, Any] = {
-            "metadata": {"labels": {LEASE_LABEL: "true"}},
-            "spec": {
-                "holderIdentity": s.identity,
-                "leaseDurationSeconds": max(1, round(s.lease_duration)),
-                "renewTime": now,
-            },
-        }
-        name = lease_name(s.identity)
         try:
-            try:
-                self._coord.patch_namespaced_lease(
-                    name, s.namespace, body, _content_type="application/merge-patch+json"
-                )
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-                body["metadata"]["name"] = name
-                body["spec"]["acquireTime"] = now
-                self._coord.create_namespaced_lease(s.namespace, body)
-            self._renewed_at = time.monotonic()
-        except Exception as err:
-            self.renew_failures += 1
-            log.warning("renewing our lease failed: %s", err)
+            self._leases.heartbeat(
+                lease_name(s.identity),
+                holder=s.identity,
+                duration=s.lease_duration,
+                labels={LEASE_LABEL: "true"},
+            )
+        except LbctlError as err:
+            log.warning("renewing our lease failed: %s", err, extra={"identity": s.identity})
+            return
+        self._renewed_at = self._clock.now()

@@ -23,7 +23,7 @@ from ipaddress import IPv4Address, ip_address
 
 from lbcommon.model import Protocol
 from nodeproxy import netns
-from nodeproxy.config import DataplaneConfig, Listener
+from nodeproxy.config import DataplaneConfig
 from nodeproxy.nft import (
     RenderSettings,
     TableState,
@@ -131,16 +131,6 @@ class Dataplane:
             )
         except DataplaneError:
             return {}
-
-    def flows(self, listener: Listener) -> list[tuple[str, str]]:
-        """The listener's tracked flows: (client, backend MAC)."""
-        try:
-            listing = self._nft(
-                "-j", "list", "map", "netdev", self.settings.table, f"flow_{listener.name}"
-            )
-        except DataplaneError:
-            return []
-        return parse_elements(listing)
 
     def close(self) -> None:
         with self._lock:

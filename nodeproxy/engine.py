@@ -4,12 +4,13 @@ Guarantees:
 - Inputs (`update`) and health changes only set a flag; one thread of ours
   recomputes the whole DataplaneConfig (a pure function, nodeproxy.config)
   and applies it, so changes that arrive together cost one nft transaction.
-- It also recomputes every `resync` seconds, picking up neighbour (MAC)
+- It also recomputes every RESYNC seconds, picking up neighbour (MAC)
   changes and repairing anything that edited our table.
 - A failed apply is logged, counted and retried on the next trigger or
   resync; it never stops the loop.
 - `stop` stops the health checker and joins our thread; the table stays
   (so a restart does not drop flows) unless `close` is called.
+- Waiting for the resync runs on the injected Clock.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
+from lbcommon.clock import Clock, RealClock, Wakeup
 from lbcommon.model import NodeInfo, ServiceSpec
 from lbcommon.pools import Pool
 from nodeproxy.config import DataplaneConfig, all_ips, build_config, health_targets
@@ -26,6 +28,9 @@ from nodeproxy.dataplane import Dataplane, DataplaneError, neighbours
 from nodeproxy.health import HealthChecker, HealthSettings
 
 log = logging.getLogger(__name__)
+
+#: seconds between recomputations when nothing triggers one
+RESYNC = 5.0
 
 
 class Engine:
@@ -36,22 +41,24 @@ class Engine:
         pools: tuple[Pool, ...],
         health: HealthSettings,
         namespace: str | None = None,
-        resync: float = 5.0,
         on_applied: Callable[[DataplaneConfig], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.dataplane = dataplane
         self._pools = pools
         self._ns = namespace
-        self._resync = resync
         self._on_applied = on_applied
         self._lock = threading.Lock()
         self._services: tuple[ServiceSpec, ...] = ()
         self._nodes: tuple[NodeInfo, ...] = ()
         self._owned: frozenset[IPv4Address] = frozenset()
-        self._dirty = threading.Event()
+        self._clock = clock or RealClock()
+        self._dirty = Wakeup(self._clock)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.health = HealthChecker(health, on_change=self._dirty.set, namespace=namespace)
+        self.health = HealthChecker(
+            health, on_change=self._dirty.set, namespace=namespace, clock=self._clock
+        )
         self.config = DataplaneConfig()
         self.apply_errors = 0
 
@@ -83,6 +90,11 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="nodeproxy-engine")
         self._thread.start()
         return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether our thread and the health checker's run."""
+        return self._thread is not None and self._thread.is_alive() and self.health.alive
 
     def stop(self) -> None:
         self._stopping.set()
@@ -119,7 +131,7 @@ class Engine:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._dirty.wait(self._resync)
+            self._dirty.wait(RESYNC)
             if self._stopping.is_set():
                 return
             self._dirty.clear()

@@ -10,6 +10,8 @@ Guarantees:
 - `on_change` is called (from a checker thread, without our lock held)
   whenever some target's state changes; it must only hand work off.
 - `stop` stops and joins every thread it started.
+- The probe interval runs on the injected Clock; a probe's own timeout is a
+  socket timeout, in real time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lbcommon.clock import Clock, RealClock, StopSignal
 from nodeproxy import netns
 from nodeproxy.config import HealthTarget
 
@@ -80,6 +83,7 @@ class HealthChecker:
         *,
         on_change: Callable[[], None],
         namespace: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
         self._on_change = on_change
@@ -87,7 +91,7 @@ class HealthChecker:
         self._lock = threading.Lock()
         self._records: dict[HealthTarget, _Record] = {}
         self._queue: queue.Queue[HealthTarget | None] = queue.Queue()
-        self._stopping = threading.Event()
+        self._stopping = StopSignal(clock or RealClock())
         self._threads: list[threading.Thread] = []
 
     def set_targets(self, targets: frozenset[HealthTarget]) -> None:
@@ -110,6 +114,11 @@ class HealthChecker:
         for thread in self._threads:
             thread.start()
         return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether every thread we started still runs."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -381,7 +381,3 @@ def _key_text(key: Any) -> str:
         return " . ".join(_key_text(k) for k in key["concat"])
     return str(key)
 
-
-def to_text(ruleset: Ruleset) -> str:
-    """The whole table as one readable nft script (what `nodeproxy --dry-run` prints)."""
-    return transaction(ruleset, None)
