@@ -1,12 +1,14 @@
 """Fixtures of the conformance suite.
 
-Session: the settings, the cluster (`--cluster`), an API session, the
-topology, and the runner-side prober. Per test: a fresh namespace named
-after the test's conformance id (deleted afterwards), a probe client pod
-in it on demand, and LoadBalancer helpers.
+Session: the settings, the cluster (`--conformance-cluster`), an API
+session, the topology, and the runner-side prober. Per test: a fresh
+namespace named after the test's conformance id (deleted afterwards), a probe
+client pod in it on demand, and LoadBalancer helpers.
 
-A cluster that cannot run here (kind without Docker, no local cluster yet)
-skips every test with the reason printed, never silently.
+A cluster that cannot run here (kind without Docker, a kubeconfig that does
+not exist) skips every test with the reason printed, never silently; a
+cluster that should be here and is not (the local cluster did not start)
+makes every test error with the cause.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from contextlib import ExitStack
 import pytest
 
 from conformance import backends
-from conformance.cluster import ClusterHandle, ClusterUnavailableError, open_cluster
+from conformance.cluster import (
+    ClusterHandle,
+    ClusterStartError,
+    ClusterUnavailableError,
+    open_cluster,
+)
 from conformance.kube import Kube, Namespace
 from conformance.loadbalancers import LoadBalancers
 from conformance.outside import Outside
@@ -35,12 +42,19 @@ def suite_settings(pytestconfig: pytest.Config) -> SuiteSettings:
 
 @pytest.fixture(scope="session")
 def cluster(suite_settings: SuiteSettings) -> Iterator[ClusterHandle]:
+    option = f"--conformance-cluster={suite_settings.mode.value}"
     with ExitStack() as stack:
         try:
             handle = stack.enter_context(open_cluster(suite_settings))
         except ClusterUnavailableError as err:
-            pytest.skip(f"--cluster={suite_settings.mode.value}: {err}")
-        yield handle
+            pytest.skip(f"{option}: {err}")
+        except ClusterStartError as err:
+            cause = str(err)
+        else:
+            yield handle
+            return
+    # outside the except block: the one-line cause, not a chained traceback
+    pytest.fail(f"{option}: {cause}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

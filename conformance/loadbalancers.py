@@ -1,11 +1,14 @@
 """LoadBalancer Services: create them for the suite and wait for their ingress.
 
 Guarantees: every LoadBalancer the suite makes carries `--conformance-lb-class`
-when one is set; `ingress` waits at most `--conformance-lb-timeout` seconds;
-on a cluster whose provider is unknown a missing ingress skips the test with
-that reason, while on the local cluster (provider: lbctl) it fails, since a
-provider is known to be there. Ingress addresses are admitted to the
-runner's guard (a frozen guard refuses them if they lie outside its ranges).
+when one is set; `ingress` waits at most `--conformance-lb-timeout` seconds.
+Where a provider is known to be present (the local cluster, where the suite
+runs lbctl itself, or a class named with `--conformance-lb-class`) a missing
+ingress fails the test with `MissingIngressError`, naming the Service, its
+class, the expected provider and how long the suite waited; on a cluster whose
+provider is unknown it skips the test with that reason. Ingress addresses are
+admitted to the runner's guard (a frozen guard refuses them if they lie
+outside its ranges).
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ from conformance.settings import SuiteSettings
 from conformance.waiting import WaitTimeoutError, wait_until
 
 LBCTL_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
+
+
+class MissingIngressError(AssertionError):
+    """A provider known to be present gave a LoadBalancer no ingress in time."""
+
+
+def expected_provider(handle: ClusterHandle, lb_class: str | None) -> str | None:
+    """Who is known to serve the suite's load balancers, or None when nobody is."""
+    if lb_class:
+        return f"the controller of loadBalancerClass {lb_class} (--conformance-lb-class)"
+    if handle.lb_provider_is_lbctl:
+        return f"lbctl, which the suite runs on the {handle.name} cluster"
+    return None
 
 
 class LoadBalancers:
@@ -56,13 +72,20 @@ class LoadBalancers:
 
         try:
             info = wait_until(f"ingress of Service {self.ns.name}/{name}", ready, timeout=bound)
-        except WaitTimeoutError:
-            if self.handle.lb_provider_is_lbctl:
-                raise
-            pytest.skip(
-                f"no LoadBalancer ingress within {bound:.0f}s (no LB provider on this cluster, "
-                "or slower than --conformance-lb-timeout)"
-            )
+        except WaitTimeoutError as err:
+            provider = expected_provider(self.handle, self.lb_class)
+            if provider is None:
+                pytest.skip(
+                    f"no LoadBalancer ingress within {bound:g}s (no LB provider on this "
+                    "cluster, or slower than --conformance-lb-timeout; name the provider's "
+                    "class with --conformance-lb-class to make this a failure)"
+                )
+            lb_class = self.lb_class or "none (the cluster's default provider)"
+            raise MissingIngressError(
+                f"missing ingress: Service {self.ns.name}/{name} (loadBalancerClass {lb_class}) "
+                f"got no status.loadBalancer.ingress within {bound:g}s, though {provider} "
+                f"is expected to serve it"
+            ) from err
         address = info.ingress[0]
         for ip in _addresses(address):
             self.handle.guard.admit(ip)

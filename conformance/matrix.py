@@ -7,7 +7,9 @@ Guarantees:
   phase skipped (with the skip's reason), else `passed`; its seconds are
   the sum of its phases;
 - `build_matrix` returns one row per spec id in spec order (ids that no test
-  reported are `not run`), then rows for any other id seen, sorted.
+  reported are `not run`), then rows for any other id seen, sorted;
+- `all_skipped` is true exactly when some id was run and every id that was
+  run was skipped: a run that verified nothing (the plugin fails it).
 """
 
 from __future__ import annotations
@@ -171,3 +173,18 @@ def build_matrix(results: Iterable[TestResult], spec_ids: Sequence[str] = SPEC_I
 def totals(rows: Sequence[Row]) -> dict[Status, int]:
     """How many rows ended in each status (every status present, maybe 0)."""
     return {status: sum(1 for r in rows if r.status is status) for status in Status}
+
+
+def all_skipped(rows: Sequence[Row]) -> bool:
+    """Some id ran and every id that ran was skipped (nothing passed or failed)."""
+    ran = [r for r in rows if r.status is not Status.NOT_RUN]
+    return bool(ran) and all(r.status is Status.SKIP for r in ran)
+
+
+def skip_reasons(rows: Sequence[Row]) -> dict[str, tuple[str, ...]]:
+    """Each distinct skip reason -> the ids skipped with it, in row order."""
+    by_reason: dict[str, list[str]] = {}
+    for row in rows:
+        for reason in row.reasons:
+            by_reason.setdefault(reason, []).append(row.id)
+    return {reason: tuple(ids) for reason, ids in by_reason.items()}

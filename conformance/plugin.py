@@ -9,7 +9,13 @@ Guarantees:
   `pytest_runtest_logreport` exactly as it does its own;
 - when any test with an id ran, prints the matrix after the run and writes
   `conformance.md` and `conformance.xml` under `--conformance-report-dir`;
-  runs without such tests (the project's unit tests) see nothing of it.
+- a run in which every selected id was skipped exits non-zero
+  (`ExitCode.TESTS_FAILED`) and prints the skip reasons with their ids;
+- runs without such tests (the project's unit tests, or any other project's,
+  since the entry point loads this plugin into every pytest run of the
+  environment) see nothing of it: its flags are all `--conformance-*`, it
+  has no fixtures, writes no file, prints nothing and leaves the exit status
+  alone.
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ import pytest
 
 from conformance import render
 from conformance.ids import is_known
-from conformance.matrix import Ledger, PhaseReport, build_matrix, one_line, skip_reason
+from conformance.matrix import (
+    Ledger,
+    PhaseReport,
+    Row,
+    all_skipped,
+    build_matrix,
+    one_line,
+    skip_reason,
+)
 from conformance.settings import add_options, settings_of
 
 MARKER = "conformance"
@@ -120,10 +134,15 @@ class MatrixReporter:
         return directory if directory.is_absolute() else self._config.rootpath / directory
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.ledger:
             return
         rows = build_matrix(self.ledger.results())
+        if all_skipped(rows) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._write(rows)
+
+    def _write(self, rows: Sequence[Row]) -> None:
         directory = self.report_dir()
         directory.mkdir(parents=True, exist_ok=True)
         md = directory / "conformance.md"
@@ -141,3 +160,8 @@ class MatrixReporter:
             terminalreporter.write_line(line)
         for path in self.written:
             terminalreporter.write_line(f"written: {path}")
+        failing = render.all_skipped_lines(rows)
+        if failing:
+            terminalreporter.write_sep("=", "conformance run failed", red=True)
+            for line in failing:
+                terminalreporter.write_line(line, red=True)

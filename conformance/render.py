@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from conformance.matrix import Row, Status, one_line, totals
+from conformance.matrix import Row, Status, all_skipped, one_line, skip_reasons, totals
 
 _SUITE = "lbctl-conformance"
 
@@ -38,6 +38,18 @@ def text_lines(rows: Sequence[Row]) -> list[str]:
             f"  {r.seconds:>7.1f}  {_note(r)}".rstrip()
         )
     lines.append(summary_line(rows))
+    return lines
+
+
+def all_skipped_lines(rows: Sequence[Row]) -> list[str]:
+    """Why the run fails when every id that ran was skipped: one line per reason
+    with the ids it skipped (empty when something passed or failed)."""
+    if not all_skipped(rows):
+        return []
+    ran = sum(1 for r in rows if r.status is not Status.NOT_RUN)
+    lines = [f"every selected conformance id ({ran}) was skipped: nothing was verified. Reasons:"]
+    for reason, ids in skip_reasons(rows).items():
+        lines.append(f"  {one_line(reason)}  [{', '.join(ids)}]")
     return lines
 
 

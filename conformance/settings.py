@@ -1,15 +1,14 @@
 """The suite's options: pytest flags with environment-variable fallbacks.
 
-Guarantees: every flag is read once into a frozen `SuiteSettings`; a flag
-beats its variable, which beats the default; a bad value is a
-`pytest.UsageError` naming the flag. `--kubeconfig` is pytest-kind's own
-option when pytest-kind is installed (both plugins mean the same file), and
-ours otherwise.
+Guarantees: every flag is `--conformance-*` (the plugin is loaded into every
+pytest run of an environment it is installed in, so it must not take a name
+another plugin or project may use); every flag is read once into a frozen
+`SuiteSettings`; a flag beats its variable, which beats the default; a bad
+value is a `pytest.UsageError` naming the flag.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ ENV_REPORT_DIR = "LBCTL_CONFORMANCE_REPORT_DIR"
 ENV_LB_TIMEOUT = "LBCTL_CONFORMANCE_LB_TIMEOUT"
 ENV_LB_CLASS = "LBCTL_CONFORMANCE_LB_CLASS"
 ENV_ALLOW = "LBCTL_CONFORMANCE_ALLOW"
+ENV_KUBECONFIG = "KUBECONFIG"
 
 
 class ClusterMode(StrEnum):
@@ -47,23 +47,21 @@ class SuiteSettings:
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
-def _pytest_kind_provides_kubeconfig() -> bool:
-    autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    return autoload and importlib.util.find_spec("pytest_kind") is not None
-
-
 def add_options(parser: pytest.Parser) -> None:
     """Register the suite's flags."""
     group = parser.getgroup("lbctl-conformance", "Service conformance suite")
     group.addoption(
-        "--cluster",
+        "--conformance-cluster",
         choices=[m.value for m in ClusterMode],
         default=None,
         help=f"where the conformance suite runs (env {ENV_CLUSTER}; default: kubeconfig "
-        "when --kubeconfig or KUBECONFIG is given, else local)",
+        f"when --conformance-kubeconfig or {ENV_KUBECONFIG} is given, else local)",
     )
-    if not _pytest_kind_provides_kubeconfig():
-        group.addoption("--kubeconfig", default=None, help="kubeconfig of an existing cluster")
+    group.addoption(
+        "--conformance-kubeconfig",
+        default=None,
+        help=f"kubeconfig of an existing cluster (env {ENV_KUBECONFIG}; default ~/.kube/config)",
+    )
     group.addoption(
         "--conformance-report-dir",
         default=None,
@@ -73,13 +71,15 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-lb-timeout",
         default=None,
-        help=f"seconds a LoadBalancer may take to get an ingress before LB checks skip "
-        f"(env {ENV_LB_TIMEOUT}; default 120)",
+        help=f"seconds a LoadBalancer may take to get an ingress (env {ENV_LB_TIMEOUT}; "
+        "default 120); past them a LoadBalancer check fails where a provider is known to "
+        "be present (the local cluster, or --conformance-lb-class), and skips elsewhere",
     )
     group.addoption(
         "--conformance-lb-class",
         default=None,
-        help=f"spec.loadBalancerClass for the suite's load balancers (env {ENV_LB_CLASS})",
+        help=f"spec.loadBalancerClass for the suite's load balancers; naming one says its "
+        f"controller runs, so a missing ingress fails (env {ENV_LB_CLASS})",
     )
     group.addoption(
         "--conformance-allow",
@@ -92,7 +92,8 @@ def add_options(parser: pytest.Parser) -> None:
 def choose_mode(
     option: str | None, env: Mapping[str, str], kubeconfig_option: str | None
 ) -> ClusterMode:
-    """--cluster, else $LBCTL_CONFORMANCE_CLUSTER, else kubeconfig if one is given, else local."""
+    """--conformance-cluster, else $LBCTL_CONFORMANCE_CLUSTER, else kubeconfig if one
+    is given (--conformance-kubeconfig or $KUBECONFIG), else local."""
     value = option or env.get(ENV_CLUSTER, "").strip()
     if value:
         try:
@@ -100,7 +101,7 @@ def choose_mode(
         except ValueError:
             choices = ", ".join(m.value for m in ClusterMode)
             raise pytest.UsageError(f"{ENV_CLUSTER}={value!r} is not one of: {choices}") from None
-    if kubeconfig_option or env.get("KUBECONFIG"):
+    if kubeconfig_option or env.get(ENV_KUBECONFIG):
         return ClusterMode.KUBECONFIG
     return ClusterMode.LOCAL
 
@@ -124,9 +125,9 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
 
 def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSettings:
     """Build the settings from option values (by dest name) and the environment."""
-    kubeconfig_option = options.get("kubeconfig")
-    mode = choose_mode(options.get("cluster"), env, kubeconfig_option)
-    kubeconfig = kubeconfig_option or env.get("KUBECONFIG") or None
+    kubeconfig_option = options.get("conformance_kubeconfig")
+    mode = choose_mode(options.get("conformance_cluster"), env, kubeconfig_option)
+    kubeconfig = kubeconfig_option or env.get(ENV_KUBECONFIG) or None
     timeout = options.get("conformance_lb_timeout") or env.get(ENV_LB_TIMEOUT) or "120"
     return SuiteSettings(
         mode=mode,
@@ -141,8 +142,8 @@ def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSe
 
 
 _DESTS = (
-    "cluster",
-    "kubeconfig",
+    "conformance_cluster",
+    "conformance_kubeconfig",
     "conformance_report_dir",
     "conformance_lb_timeout",
     "conformance_lb_class",

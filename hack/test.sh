@@ -24,4 +24,4 @@ step "e2e tests on the local cluster"
 .venv/bin/pytest -p no:xdist tests/e2e "$@"
 
 step "conformance suite on the local cluster (lbctl + nodeproxy)"
-.venv/bin/pytest -p no:xdist conformance --ignore=conformance/tests --cluster=local "$@"
+.venv/bin/pytest -p no:xdist conformance --ignore=conformance/tests --conformance-cluster=local "$@"

@@ -1,4 +1,4 @@
-"""How the suite gets a cluster: `--cluster=kubeconfig|kind|local`.
+"""How the suite gets a cluster: `--conformance-cluster=kubeconfig|kind|local`.
 
 `open_cluster` is the one entry point; each mode lives in its own module.
 """
@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from conformance.cluster.base import ClusterHandle, ClusterUnavailableError
+from conformance.cluster.base import ClusterHandle, ClusterStartError, ClusterUnavailableError
 from conformance.cluster.kind import kind_cluster
 from conformance.cluster.kubeconfig import existing_cluster
 from conformance.cluster.local import local_cluster
 from conformance.settings import ClusterMode, SuiteSettings
 
-__all__ = ["ClusterHandle", "ClusterUnavailableError", "open_cluster"]
+__all__ = ["ClusterHandle", "ClusterStartError", "ClusterUnavailableError", "open_cluster"]
 
 
 def open_cluster(settings: SuiteSettings) -> AbstractContextManager[ClusterHandle]:

@@ -1,8 +1,12 @@
 """What every way of getting a cluster hands to the suite.
 
 Guarantees: a `ClusterHandle` names a kubeconfig that works for the whole
-session and the guard for runner-side probes; `ClusterUnavailableError` carries
-the one-line reason every test is then skipped with.
+session and the guard for runner-side probes. Two failures, told apart by
+type: `ClusterUnavailableError` (this kind of cluster cannot run here, e.g.
+kind without Docker) carries the one-line reason every test is then skipped
+with; `ClusterStartError` (the cluster the run relies on should be here and is
+not, e.g. the local cluster did not start) carries the cause every test then
+errors with, so the run fails loudly instead of passing as a skip.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from conformance.guard import DestinationGuard
 
 
 class ClusterUnavailableError(Exception):
-    """This kind of cluster cannot run here; the message says why."""
+    """This kind of cluster cannot run here; the message says why (tests skip)."""
+
+
+class ClusterStartError(Exception):
+    """The cluster the run relies on could not be started; the message says why
+    (tests error)."""
 
 
 @dataclass(frozen=True)

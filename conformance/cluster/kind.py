@@ -1,4 +1,4 @@
-"""`--cluster=kind`: a throw-away kind cluster through pytest-kind.
+"""`--conformance-cluster=kind`: a throw-away kind cluster through pytest-kind.
 
 Guarantees: without a reachable Docker engine nothing is downloaded or
 started and `ClusterUnavailableError` says what is missing; with one, the cluster

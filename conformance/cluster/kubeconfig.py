@@ -1,4 +1,4 @@
-"""`--cluster=kubeconfig`: an existing cluster (GKE, EKS, kind, anything).
+"""`--conformance-cluster=kubeconfig`: an existing cluster (GKE, EKS, kind, anything).
 
 Guarantees: the kubeconfig must exist (else `ClusterUnavailableError` says which
 path was tried); nothing is created or deleted at the cluster level; runner
@@ -20,7 +20,7 @@ DEFAULT_KUBECONFIG = Path("~/.kube/config")
 
 @contextmanager
 def existing_cluster(settings: SuiteSettings) -> Iterator[ClusterHandle]:
-    """Use the cluster named by --kubeconfig, $KUBECONFIG or ~/.kube/config."""
+    """Use the cluster named by --conformance-kubeconfig, $KUBECONFIG or ~/.kube/config."""
     path = (settings.kubeconfig or DEFAULT_KUBECONFIG).expanduser()
     if not path.is_file():
         raise ClusterUnavailableError(f"kubeconfig {path} does not exist")

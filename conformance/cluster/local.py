@@ -1,4 +1,4 @@
-"""`--cluster=local`: our own multi-node cluster from `localcluster`.
+"""`--conformance-cluster=local`: our own multi-node cluster from `localcluster`.
 
 The runner sits in the root network namespace on the node bridge `lbk0`, so
 node and load-balancer addresses are reachable directly; the guard keeps
@@ -12,8 +12,10 @@ Guarantees:
   what the run started;
 - a cluster that was already up (`localcluster up`) is used and left
   running; a cluster this adapter started is torn down at the end;
-- without root, or when the cluster cannot start, `ClusterUnavailableError`
-  carries the reason.
+- without root, without the `localcluster` package, or when the cluster
+  cannot start, `ClusterStartError` carries the cause: the local cluster is
+  the one place the suite knows what must be there, so every test errors
+  (the run fails loudly) rather than skipping.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from conformance.cluster import procs
-from conformance.cluster.base import ClusterHandle, ClusterUnavailableError
+from conformance.cluster.base import ClusterHandle, ClusterStartError
 from conformance.guard import DestinationGuard
 from conformance.settings import SuiteSettings
 
@@ -98,7 +100,7 @@ def _start_cluster() -> Path:
     try:
         cluster.up()
     except Exception as err:
-        raise ClusterUnavailableError(f"the local cluster did not start: {err}") from err
+        raise ClusterStartError(f"the local cluster did not start: {err}") from err
     finally:
         _collect_quietly()
     _STARTED.append(cluster)
@@ -188,11 +190,13 @@ def local_cluster(settings: SuiteSettings) -> Iterator[ClusterHandle]:
     """Use (or start) the local cluster with lbctl and nodeproxy for the session."""
     del settings
     if os.geteuid() != 0:
-        raise ClusterUnavailableError("the local cluster needs root (namespaces, mounts)")
+        raise ClusterStartError("the local cluster needs root (namespaces, mounts)")
     try:
         import localcluster.cluster  # noqa: F401
     except ImportError as err:
-        raise ClusterUnavailableError(f"localcluster offers no local cluster: {err}") from None
+        raise ClusterStartError(
+            f"the local cluster needs the lbctl-localcluster distribution: {err}"
+        ) from None
     with _locked():
         share = _attach()
     try:

@@ -10,9 +10,11 @@ from conformance.matrix import (
     Outcome,
     PhaseReport,
     Status,
+    all_skipped,
     build_matrix,
     fold,
     skip_reason,
+    skip_reasons,
 )
 
 pytestmark = pytest.mark.unit
@@ -133,3 +135,31 @@ def test_unknown_ids_get_rows_after_the_spec() -> None:
 )
 def test_skip_reason(longrepr: object, reason: str) -> None:
     assert skip_reason(longrepr) == reason
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        pytest.param({}, False, id="nothing-ran"),
+        pytest.param({"LB-1": "skipped", "NP-3": "skipped"}, True, id="every-id-skipped"),
+        pytest.param({"LB-1": "skipped", "CIP-1": "passed"}, False, id="one-passed"),
+        pytest.param({"LB-1": "skipped", "CIP-1": "failed"}, False, id="one-failed"),
+        pytest.param({"LB-1": "passed"}, False, id="all-passed"),
+    ],
+)
+def test_all_skipped(outcomes: dict[str, str], expected: bool) -> None:
+    ledger = Ledger()
+    for id_, outcome in outcomes.items():
+        ledger.add(phase(f"t::{id_}", "call", outcome, ids=(id_,), message="why"))
+    assert all_skipped(build_matrix(ledger.results())) is expected
+
+
+def test_skip_reasons_group_ids_by_reason_in_row_order() -> None:
+    ledger = Ledger()
+    ledger.add(phase("t::np5", "setup", "skipped", ids=("NP-5",), message="one node"))
+    ledger.add(phase("t::lb", "call", "skipped", ids=("LB-1",), message="no LB"))
+    ledger.add(phase("t::np3", "setup", "skipped", ids=("NP-3",), message="one node"))
+    assert skip_reasons(build_matrix(ledger.results())) == {
+        "one node": ("NP-3", "NP-5"),
+        "no LB": ("LB-1",),
+    }

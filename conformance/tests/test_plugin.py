@@ -143,3 +143,74 @@ def test_runs_without_ids_print_no_matrix(
     assert code == 0
     assert "lbctl Service conformance" not in capsys.readouterr().out
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_run_where_every_id_skipped_fails_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(
+        tmp_path,
+        """
+        import pytest
+
+        @pytest.mark.conformance("LB-1")
+        def test_lb():
+            pytest.skip("no LoadBalancer ingress within 120s")
+
+        @pytest.mark.conformance("NP-3", "NP-4")
+        def test_local_policy():
+            pytest.skip("needs 2 schedulable ready nodes; the cluster has 1")
+
+        @pytest.mark.conformance("NP-5")
+        def test_health_check():
+            pytest.skip("needs 2 schedulable ready nodes; the cluster has 1")
+
+        def test_without_ids():
+            pass
+        """,
+        f"--conformance-report-dir={tmp_path / 'out'}",
+    )
+    out = capsys.readouterr().out
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert "every selected conformance id (4) was skipped: nothing was verified" in out
+    reasons = out.split("was skipped: nothing was verified. Reasons:", 1)[1].splitlines()
+    assert "  no LoadBalancer ingress within 120s  [LB-1]" in reasons
+    assert "  needs 2 schedulable ready nodes; the cluster has 1  [NP-3, NP-4, NP-5]" in reasons
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param("pass", id="one-id-passed"),
+        pytest.param("pytest.fail('no')", id="one-id-failed"),
+    ],
+)
+def test_a_run_where_some_id_ran_keeps_its_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], other: str
+) -> None:
+    code = _run(
+        tmp_path,
+        f"""
+        import pytest
+
+        @pytest.mark.conformance("LB-1")
+        def test_lb():
+            pytest.skip("no LoadBalancer ingress within 120s")
+
+        @pytest.mark.conformance("CIP-1")
+        def test_cip():
+            {other}
+        """,
+    )
+    out = capsys.readouterr().out
+    expected = pytest.ExitCode.OK if other == "pass" else pytest.ExitCode.TESTS_FAILED
+    assert code == expected
+    assert "nothing was verified" not in out
+
+
+def test_a_run_without_ids_where_everything_skipped_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(tmp_path, "import pytest\n\ndef test_plain():\n    pytest.skip('x')\n")
+    assert code == pytest.ExitCode.OK
+    assert "nothing was verified" not in capsys.readouterr().out

@@ -47,7 +47,7 @@ def test_bad_env_mode_is_a_usage_error() -> None:
 
 def test_settings_flags_beat_env() -> None:
     settings = settings_from(
-        {"conformance_lb_timeout": "30", "kubeconfig": "/flag"},
+        {"conformance_lb_timeout": "30", "conformance_kubeconfig": "/flag"},
         {
             "LBCTL_CONFORMANCE_LB_TIMEOUT": "99",
             "KUBECONFIG": "/env",
