@@ -1,8 +1,10 @@
-"""Translate raw Kubernetes API objects into lbctl's domain types, once.
+"""Translate Kubernetes API objects in wire form into domain values, once.
 
-Accepts both the `kubernetes` client's model objects and plain dicts (as a
-watch event or a JSON body carries them), so the rest of lbctl never sees
-either.
+Input is the camelCase JSON form (a dict, as a list body or a watch event
+carries it); the informers call these once per resourceVersion, so nothing
+past the boundary sees a raw object. Pure functions: no I/O, and nothing from
+the Kubernetes client is imported. Missing required fields raise KeyError,
+malformed values ValueError or TypeError.
 """
 
 from __future__ import annotations
@@ -27,16 +29,6 @@ from lbcommon.model import (
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
-def as_dict(obj: Any) -> dict[str, Any]:
-    """Return the API object as a camelCase dict (the wire form)."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    from kubernetes.client import ApiClient
-
-    result: dict[str, Any] = ApiClient().sanitize_for_serialization(obj)
-    return result
-
-
 def _get(data: Mapping[str, Any] | None, *path: str) -> Any:
     current: Any = data
     for part in path:
@@ -46,9 +38,8 @@ def _get(data: Mapping[str, Any] | None, *path: str) -> Any:
     return current
 
 
-def service_from_api(obj: Any) -> ServiceSpec:
-    """Translate a v1 Service."""
-    data = as_dict(obj)
+def service_from_api(data: Mapping[str, Any]) -> ServiceSpec:
+    """Translate a v1 Service (wire form)."""
     meta = data.get("metadata") or {}
     spec = data.get("spec") or {}
     annotations = meta.get("annotations") or {}
@@ -100,9 +91,8 @@ def _protocol(value: str | None) -> Protocol:
     return Protocol(value or "TCP")
 
 
-def node_from_api(obj: Any) -> NodeInfo:
-    """Translate a v1 Node."""
-    data = as_dict(obj)
+def node_from_api(data: Mapping[str, Any]) -> NodeInfo:
+    """Translate a v1 Node (wire form)."""
     meta = data.get("metadata") or {}
     labels = meta.get("labels") or {}
     addresses = _get(data, "status", "addresses") or []
