@@ -68,14 +68,13 @@ class _PoolState:
     member of `freed` (and possibly stale entries, skipped lazily).
     """
 
-    __slots__ = ("freed", "fresh", "heap", "pool", "used")
+    __slots__ = ("freed", "fresh", "heap", "pool")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.fresh = 0
         self.heap: list[int] = []
         self.freed: set[int] = set()
-        self.used = 0
 
 
 class IPAllocator:
@@ -119,7 +118,6 @@ class IPAllocator:
         del self._by_ip[ip]
         state = self._state_for(ip)
         assert state is not None, "an allocated address always lies in a pool"
-        state.used -= 1
         off = state.pool.offset(ip)
         if off < state.fresh and off not in state.freed:
             state.freed.add(off)
@@ -152,11 +150,6 @@ class IPAllocator:
     def in_use(self) -> Mapping[str, IPAddress]:
         """A read-only snapshot: key -> address."""
         return MappingProxyType(dict(self._by_key))
-
-    def free_count(self, family: IPFamily | None = None) -> int:
-        return sum(
-            s.pool.size - s.used for s in self._states if family is None or s.pool.family is family
-        )
 
     def _check_requested(self, key: str, requested: str, family: IPFamily) -> IPAddress:
         ip = _to_address(requested)
@@ -194,7 +187,6 @@ class IPAllocator:
         assert state is not None, "only pool addresses are taken"
         self._by_key[key] = ip
         self._by_ip[ip] = key
-        state.used += 1
         state.freed.discard(state.pool.offset(ip))
 
     def _state_for(self, ip: IPAddress) -> _PoolState | None:
