@@ -119,7 +119,7 @@ class Informer(Generic[T]):
 
     # -- lifecycle ----------------------------------------------------------
 
-    def start(self) -> Informer:
+    def start(self) -> Informer[T]:
         self._thread = threading.Thread(target=self._run, name=f"informer-{self.name}", daemon=True)
         self._thread.start()
         return self

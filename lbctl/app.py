@@ -1,7 +1,13 @@
 """What `lbctl run`, `lbctl plan` and `lbctl gc` do, given Settings.
 
-The only module that chooses a provider: providers are imported lazily, so a
-local-only install never loads the cloud SDKs.
+The only module that chooses a provider (imported lazily, so a local-only
+install never loads the cloud SDKs) and the one that wires the real
+Kubernetes gateway into the controller. It does not import the Kubernetes
+client itself: lbcommon.kube.client loads it, lbctl.kube.gateway uses it.
+
+`plan` and `gc` first let the provider adopt what Services publish, exactly as
+the controller does at start, so both see the allocations a running
+controller would hold.
 """
 
 from __future__ import annotations
@@ -10,17 +16,15 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any, TextIO
-
-from kubernetes import client
+from collections.abc import Callable, Iterable
+from typing import TextIO
 
 from lbcommon.desired import ClassPolicy, desired_load_balancer
 from lbcommon.errors import InvalidServiceError
 from lbcommon.httpserver import MetricsServer
 from lbcommon.kube.client import load_api_client
-from lbcommon.kube.convert import node_from_api, service_from_api
 from lbcommon.kube.leader import LeaderElector, LeaseSettings
-from lbcommon.model import OWNER_ANNOTATION, Ingress, ServiceKey
+from lbcommon.model import OWNER_ANNOTATION, Ingress, ServiceKey, ServiceSpec
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
 from lbctl.kube.gateway import KubeGateway
 from lbctl.metrics import Metrics
@@ -59,9 +63,10 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     api = load_api_client(settings.kubeconfig)
+    gateway = KubeGateway(api)
     metrics = Metrics()
     controller = ServiceController(
-        KubeGateway(api),
+        gateway,
         build_provider(settings, metrics),
         controller_settings(settings),
         metrics=metrics,
@@ -86,14 +91,18 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
                 return 1
             stop.wait()
             return 0
-        elector = _elector(
+        started, stopped = _leadership(
+            controller=controller, metrics=metrics, leading=leading, lost=lost, stop=stop
+        )
+        elector = LeaderElector(
             api,
-            settings=settings,
-            controller=controller,
-            metrics=metrics,
-            leading=leading,
-            lost=lost,
-            stop=stop,
+            LeaseSettings(
+                namespace=settings.leader_elect_namespace,
+                name=settings.load_balancer_class.replace("/", "-").replace(".", "-"),
+                identity=settings.leader_elect_id,
+            ),
+            on_started_leading=started,
+            on_stopped_leading=stopped,
         )
         elector.start()
         stop.wait()
@@ -102,19 +111,19 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
     finally:
         controller.stop()
         server.stop()
-        api.close()
+        gateway.close()
 
 
-def _elector(
-    api: client.ApiClient,
+def _leadership(
     *,
-    settings: Settings,
     controller: ServiceController,
     metrics: Metrics,
     leading: threading.Event,
     lost: threading.Event,
     stop: threading.Event,
-) -> LeaderElector:
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The elector's callbacks: start the controller when leading, exit when that ends."""
+
     def started() -> None:
         metrics.leader.set(1)
         leading.set()
@@ -128,36 +137,35 @@ def _elector(
             lost.set()
             stop.set()
 
-    return LeaderElector(
-        api,
-        LeaseSettings(
-            namespace=settings.leader_elect_namespace,
-            name=settings.load_balancer_class.replace("/", "-").replace(".", "-"),
-            identity=settings.leader_elect_id,
-        ),
-        on_started_leading=started,
-        on_stopped_leading=stopped,
-    )
+    return started, stopped
 
 
-def _snapshot(api: client.ApiClient) -> tuple[list[Any], list[Any]]:
-    core = client.CoreV1Api(api)
-    services = [service_from_api(s) for s in core.list_service_for_all_namespaces().items]
-    nodes = [node_from_api(n) for n in core.list_node().items]
-    return services, nodes
+def _adopt_published(
+    provider: Provider, services: Iterable[ServiceSpec], settings: Settings
+) -> None:
+    """Let the provider adopt what Services publish, as the controller does at start.
+
+    Also Services being deleted, or no longer ours but still carrying our
+    ownership mark: until cleaned up, what they publish is still allocated.
+    """
+    policy = ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
+    published: dict[ServiceKey, tuple[Ingress, ...]] = {
+        s.key: s.ingress
+        for s in services
+        if s.ingress
+        and (policy.serves(s) or s.annotation(OWNER_ANNOTATION) == settings.load_balancer_class)
+    }
+    provider.restore(published)
 
 
 def plan(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print per Service what the provider would create, change or delete."""
-    api = load_api_client(settings.kubeconfig)
+    gateway = KubeGateway(load_api_client(settings.kubeconfig))
     try:
         provider = build_provider(settings, Metrics())
         policy = ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
-        services, nodes = _snapshot(api)
-        published: dict[ServiceKey, tuple[Ingress, ...]] = {
-            s.key: s.ingress for s in services if policy.serves(s) and s.ingress
-        }
-        provider.restore(published)
+        services, nodes = gateway.service_specs(), gateway.node_infos()
+        _adopt_published(provider, services, settings)
         changes = 0
         for spec in sorted(services, key=lambda s: s.key):
             if policy.serves(spec) and not spec.deleting:
@@ -176,15 +184,16 @@ def plan(settings: Settings, out: TextIO = sys.stdout) -> int:
         print(f"{changes} change(s) planned; nothing was modified.", file=out)
         return 0
     finally:
-        api.close()
+        gateway.close()
 
 
 def gc(settings: Settings, *, delete: bool, out: TextIO = sys.stdout) -> int:
     """List (and with `delete`, remove) provider resources no Service claims."""
-    api = load_api_client(settings.kubeconfig)
+    gateway = KubeGateway(load_api_client(settings.kubeconfig))
     try:
         provider = build_provider(settings, Metrics())
-        services, _ = _snapshot(api)
+        services = gateway.service_specs()
+        _adopt_published(provider, services, settings)
         live = {(s.key, s.uid) for s in services if s.type == "LoadBalancer" and not s.deleting}
         live_keys = {key for key, _ in live}
         orphans = [
@@ -203,4 +212,4 @@ def gc(settings: Settings, *, delete: bool, out: TextIO = sys.stdout) -> int:
         print(f"{len(orphans)} orphaned resource(s){' deleted' if delete else ''}.", file=out)
         return 0
     finally:
-        api.close()
+        gateway.close()

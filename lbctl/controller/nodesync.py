@@ -8,6 +8,8 @@ concurrently. Upstream instead re-syncs each Service serially
 (kubernetes#111539: hours at 200 LBs and 500 nodes).
 
 A Service whose backend update failed is re-queued for a full reconcile.
+Time (the settle delay) runs on the injected Clock, so a test steps a
+FakeClock through it instead of sleeping.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lbcommon.clock import Clock, StopSignal
 from lbcommon.desired import eligible_backends
 from lbcommon.model import NodeInfo, ServiceKey
+from lbctl.controller.events import EventRecorder
+from lbctl.controller.ports import ObjectRef
 from lbctl.controller.reconcile import Reconciler
-from lbctl.kube.gateway import EventRecorder, ObjectRef
 from lbctl.metrics import Metrics
 from lbctl.providers.base import Provider
 
@@ -38,6 +42,7 @@ class NodeSyncer:
         recorder: EventRecorder,
         requeue: Callable[[ServiceKey], None],
         metrics: Metrics,
+        clock: Clock,
         settle: float = 0.2,
     ) -> None:
         self._list_nodes = list_nodes
@@ -48,9 +53,8 @@ class NodeSyncer:
         self._metrics = metrics
         self._settle = settle
         self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self._stopping = StopSignal(clock)
         self._thread: threading.Thread | None = None
-        self.syncs = 0
 
     def trigger(self) -> None:
         self._wake.set()
@@ -73,7 +77,8 @@ class NodeSyncer:
             if self._stopping.is_set():
                 return
             # Let a burst of node events settle into one sync.
-            self._stopping.wait(self._settle)
+            if self._stopping.wait(self._settle):
+                return
             self._wake.clear()
             try:
                 self.sync_once()
@@ -113,5 +118,4 @@ class NodeSyncer:
                 )
                 self._requeue(lb.key)
         self._metrics.node_syncs.labels(result="ok" if not failures else "partial").inc()
-        self.syncs += 1
         return len(updated)

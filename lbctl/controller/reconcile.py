@@ -8,24 +8,39 @@ The decision table (DESIGN.md, Data flow):
   the desired LoadBalancer, ensure it, and patch status only when it changed.
 
 It returns a Result instead of raising, so the caller's queue handling is one
-`match`. Invalid input is a Warning event and a slow retry; nothing is
-touched at the provider for it. Every log line carries the Service key and
-the provider name.
+`match`:
+- DONE: nothing left to do (also when the Service vanished mid-way);
+- RETRY: with the queue's per-key backoff (temporary errors, conflicts, and
+  invalid input: a Warning event, nothing touched at the provider);
+- RETRY_AFTER: after `Result.after` seconds (throttled with Retry-After, or a
+  node change raced the reconcile);
+- GIVE_UP: a PermanentError (a 400/403/422 from the apiserver, a provider
+  error retrying cannot fix): a Warning event, then nothing until the Service
+  changes or the informer's resync hands it over again. No hot retry.
+
+A Service waiting for capacity (lbctl.providers.base.CapacityError, such as an
+exhausted address pool) is re-queued as soon as any load balancer is deleted
+or changed, instead of waiting out its backoff. Every log line carries the
+Service key and the provider name.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
+from lbcommon.clock import Clock
 from lbcommon.desired import ClassPolicy, desired_load_balancer
-from lbcommon.errors import InvalidServiceError, LbctlError, ServiceGoneError, TemporaryError
-from lbcommon.kube.convert import service_from_api
+from lbcommon.errors import (
+    InvalidServiceError,
+    LbctlError,
+    PermanentError,
+    ServiceGoneError,
+    TemporaryError,
+)
 from lbcommon.model import (
     CLEANUP_FINALIZER,
     OWNER_ANNOTATION,
@@ -34,9 +49,10 @@ from lbcommon.model import (
     ServiceKey,
     ServiceSpec,
 )
-from lbctl.kube.gateway import EventRecorder, KubeGateway, ObjectRef
+from lbctl.controller.events import EventRecorder
+from lbctl.controller.ports import ObjectRef, ServiceWriter
 from lbctl.metrics import Metrics
-from lbctl.providers.base import Provider
+from lbctl.providers.base import CapacityError, Provider
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +61,7 @@ class Outcome(Enum):
     DONE = "done"
     RETRY = "retry"  # with the queue's per-key backoff
     RETRY_AFTER = "retry_after"  # after `Result.after` seconds
+    GIVE_UP = "give_up"  # forget the key until the Service changes or resyncs
 
 
 @dataclass(frozen=True)
@@ -67,26 +84,34 @@ class Reconciler:
     def __init__(
         self,
         *,
-        get_service: Callable[[str], dict[str, Any] | None],
+        get_service: Callable[[ServiceKey], ServiceSpec | None],
         list_nodes: Callable[[], list[NodeInfo]],
         provider: Provider,
-        gateway: KubeGateway,
+        writer: ServiceWriter,
         recorder: EventRecorder,
         policy: ClassPolicy,
         metrics: Metrics,
+        clock: Clock,
+        requeue: Callable[[ServiceKey], None],
     ) -> None:
         self._get_service = get_service
         self._list_nodes = list_nodes
         self._provider = provider
-        self._gateway = gateway
+        self._writer = writer
         self._recorder = recorder
         self._policy = policy
         self._metrics = metrics
+        self._clock = clock
+        self._requeue = requeue
         self._lock = threading.Lock()
         #: what we last ensured per Service: node sync re-points these
         self._ensured: dict[ServiceKey, LoadBalancer] = {}
         #: bumped by node sync; a reconcile that raced with it runs again
         self.nodes_generation = 0
+        #: Services waiting for capacity, in the order they began to wait
+        self._waiting: dict[ServiceKey, None] = {}
+        #: bumped whenever a delete or change may have freed capacity
+        self._capacity_generation = 0
 
     # -- read by node sync --------------------------------------------------
 
@@ -101,28 +126,23 @@ class Reconciler:
 
     # -- the reconcile ------------------------------------------------------
 
-    def reconcile(self, key: str) -> Result:
-        started = time.monotonic()
-        result = self._reconcile(ServiceKey(key))
+    def reconcile(self, key: ServiceKey) -> Result:
+        started = self._clock.now()
+        result = self._reconcile(key)
         self._metrics.reconciles.labels(result=result.outcome.value).inc()
-        self._metrics.reconcile_seconds.observe(time.monotonic() - started)
+        self._metrics.reconcile_seconds.observe(self._clock.now() - started)
         return result
 
     def _reconcile(self, key: ServiceKey) -> Result:
-        obj = self._get_service(key)
-        extra = {"service": key, "provider": self._provider.name}
-        if obj is None:
+        spec = self._get_service(key)
+        if spec is None:
             with self._lock:
+                self._waiting.pop(key, None)
                 known = self._ensured.get(key)
             if known is None:
                 return DONE
             # Deleted without our finalizer (someone removed it): still clean up.
             return self._guard(key, lambda: self._cleanup_gone(known))
-        try:
-            spec = service_from_api(obj)
-        except (KeyError, ValueError, TypeError) as err:
-            log.error("cannot read Service: %s", err, extra=extra)
-            return Result(Outcome.RETRY, reason="unreadable")
         ref = ObjectRef("Service", spec.namespace, spec.name, spec.uid)
         if spec.deleting or not self._policy.serves(spec):
             if self._holds_anything(spec):
@@ -141,12 +161,24 @@ class Reconciler:
             if ref is not None:
                 self._recorder.warning(ref, "InvalidLoadBalancerConfig", str(err))
             if err.condition is not None:
-                self._gateway.set_condition(key, err.condition)
+                self._writer.set_condition(key, err.condition)
             return Result(Outcome.RETRY, reason="invalid")
         except ServiceGoneError as err:
             # The Service went away mid-reconcile; its deletion event will follow.
             log.info("gone while reconciling: %s", err, extra=extra)
             return DONE
+        except PermanentError as err:
+            self._metrics.errors.labels(kind=type(err).__name__).inc()
+            if ref is not None:
+                self._recorder.warning(
+                    ref, "SyncLoadBalancerFailed", f"Error syncing load balancer: {err}"
+                )
+            log.warning(
+                "reconcile failed permanently; giving up until the Service changes: %s",
+                err,
+                extra=extra,
+            )
+            return Result(Outcome.GIVE_UP, reason=type(err).__name__)
         except LbctlError as err:
             self._metrics.errors.labels(kind=type(err).__name__).inc()
             if ref is not None:
@@ -171,7 +203,7 @@ class Reconciler:
     def _ensure(self, spec: ServiceSpec, ref: ObjectRef) -> Result:
         claimed = spec.annotation(OWNER_ANNOTATION) == self._policy.load_balancer_class
         if CLEANUP_FINALIZER not in spec.finalizers or not claimed:
-            self._gateway.claim(
+            self._writer.claim(
                 spec.key,
                 finalizer=CLEANUP_FINALIZER,
                 annotation=(OWNER_ANNOTATION, self._policy.load_balancer_class),
@@ -186,6 +218,7 @@ class Reconciler:
             # we were not looking (its finalizer removed by hand): the old
             # one's resources are named after its UID and would leak.
             self._provider.delete(previous.key, previous.uid)
+            self._capacity_freed()
             previous = None
         changed = previous != lb
         if changed:
@@ -194,13 +227,22 @@ class Reconciler:
             self._recorder.warning(
                 ref, "UnAvailableLoadBalancer", "There are no available nodes for LoadBalancer"
             )
-        ingress = self._provider.ensure(lb)
+        with self._lock:
+            capacity = self._capacity_generation
+        try:
+            ingress = self._provider.ensure(lb)
+        except CapacityError:
+            self._wait_for_capacity(spec.key, capacity)
+            raise
         with self._lock:
             self._ensured[spec.key] = lb
+            self._waiting.pop(spec.key, None)
+        if changed and previous is not None:
+            self._capacity_freed()  # a changed load balancer may have let go of something
         for condition in PROVIDER_CONDITIONS & set(spec.conditions):
-            self._gateway.clear_condition(spec.key, condition)
+            self._writer.clear_condition(spec.key, condition)
         if ingress != spec.ingress:
-            self._gateway.patch_ingress(spec.key, ingress)
+            self._writer.patch_ingress(spec.key, ingress)
         if changed:
             self._recorder.normal(ref, "EnsuredLoadBalancer", "Ensured load balancer")
         if generation != self.nodes_generation:
@@ -212,9 +254,11 @@ class Reconciler:
         self._provider.delete(spec.key, spec.uid)
         with self._lock:
             self._ensured.pop(spec.key, None)
+            self._waiting.pop(spec.key, None)
+        self._capacity_freed()
         if spec.ingress and not spec.deleting:
-            self._gateway.patch_ingress(spec.key, ())
-        self._gateway.release(spec.key, finalizer=CLEANUP_FINALIZER, annotation=OWNER_ANNOTATION)
+            self._writer.patch_ingress(spec.key, ())
+        self._writer.release(spec.key, finalizer=CLEANUP_FINALIZER, annotation=OWNER_ANNOTATION)
         self._recorder.normal(ref, "DeletedLoadBalancer", "Deleted load balancer")
         return DONE
 
@@ -222,4 +266,33 @@ class Reconciler:
         self._provider.delete(lb.key, lb.uid)
         with self._lock:
             self._ensured.pop(lb.key, None)
+        self._capacity_freed()
         return DONE
+
+    # -- waiting for capacity -------------------------------------------------
+
+    def _wait_for_capacity(self, key: ServiceKey, seen: int) -> None:
+        """Remember `key` until capacity is freed; retry at once if it was meanwhile.
+
+        `seen` is the capacity generation read before the failed `ensure`: a
+        delete that completed since then may have come too late for that
+        `ensure` and too early to find `key` waiting.
+        """
+        with self._lock:
+            freed_meanwhile = self._capacity_generation != seen
+            if not freed_meanwhile:
+                self._waiting[key] = None
+        if freed_meanwhile:
+            self._requeue(key)
+
+    def _capacity_freed(self) -> None:
+        """A load balancer was deleted or changed: hand every waiting Service back, in order."""
+        with self._lock:
+            self._capacity_generation += 1
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for key in waiting:
+            log.info(
+                "capacity freed; retrying", extra={"service": key, "provider": self._provider.name}
+            )
+            self._requeue(key)

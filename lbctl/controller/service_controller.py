@@ -4,6 +4,13 @@ Start order: informers list and sync; the provider adopts what Services
 already publish (so a restart never moves an IP); every Service is queued
 once; workers and node sync start. `stop()` undoes it all and joins every
 thread it started.
+
+The informers translate Services and Nodes into ServiceSpec and NodeInfo once
+per resourceVersion; nothing past them sees an API object. Everything that
+measures or waits for time (the queue's delays, node sync's settle, the
+informers' resync, reconcile's duration metric) runs on the one injected
+Clock. The controller is `idle` when no key is queued and none is being
+reconciled (keys waiting out a delay do not count).
 """
 
 from __future__ import annotations
@@ -11,16 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
 
+from lbcommon.clock import Clock, RealClock
 from lbcommon.desired import ClassPolicy
-from lbcommon.kube.convert import node_from_api, service_from_api
-from lbcommon.kube.informer import Informer, Obj, object_key
-from lbcommon.model import Ingress, NodeInfo, ServiceKey
+from lbcommon.informer import Informer
+from lbcommon.model import Ingress, NodeInfo, ServiceKey, ServiceSpec
+from lbctl.controller.events import EventRecorder
 from lbctl.controller.nodesync import NodeSyncer
+from lbctl.controller.ports import ClusterGateway
 from lbctl.controller.reconcile import Outcome, Reconciler
 from lbctl.controller.workqueue import ExponentialBackoff, WorkQueue
-from lbctl.kube.gateway import EventRecorder, KubeGateway
 from lbctl.metrics import Metrics
 from lbctl.providers.base import Provider
 
@@ -38,31 +45,35 @@ class ControllerSettings:
 
 
 class _ServiceHandler:
-    def __init__(self, queue: WorkQueue[str]) -> None:
+    """Services only enqueue their key."""
+
+    def __init__(self, queue: WorkQueue[ServiceKey]) -> None:
         self._queue = queue
 
-    def on_add(self, obj: Obj) -> None:
-        self._queue.add(object_key(obj))
+    def on_add(self, obj: ServiceSpec) -> None:
+        self._queue.add(obj.key)
 
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self._queue.add(object_key(new))
+    def on_update(self, old: ServiceSpec, new: ServiceSpec) -> None:
+        self._queue.add(new.key)
 
-    def on_delete(self, obj: Obj) -> None:
-        self._queue.add(object_key(obj))
+    def on_delete(self, obj: ServiceSpec) -> None:
+        self._queue.add(obj.key)
 
 
 class _NodeHandler:
+    """Nodes only wake node sync, and only when what a load balancer uses changed."""
+
     def __init__(self, syncer: NodeSyncer) -> None:
         self._syncer = syncer
 
-    def on_add(self, obj: Obj) -> None:
+    def on_add(self, obj: NodeInfo) -> None:
         self._syncer.trigger()
 
-    def on_update(self, old: Obj, new: Obj) -> None:
-        if node_from_api(old) != node_from_api(new):
+    def on_update(self, old: NodeInfo, new: NodeInfo) -> None:
+        if old != new:
             self._syncer.trigger()
 
-    def on_delete(self, obj: Obj) -> None:
+    def on_delete(self, obj: NodeInfo) -> None:
         self._syncer.trigger()
 
 
@@ -71,60 +82,76 @@ class ServiceController:
 
     def __init__(
         self,
-        gateway: KubeGateway,
+        gateway: ClusterGateway,
         provider: Provider,
         settings: ControllerSettings,
         *,
         metrics: Metrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.provider = provider
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.queue: WorkQueue[str] = WorkQueue(
+        self.clock: Clock = clock or RealClock()
+        self.queue: WorkQueue[ServiceKey] = WorkQueue(
+            clock=self.clock,
             rate_limiter=ExponentialBackoff(base=settings.backoff_base, cap=settings.backoff_cap),
             observer=self.metrics,
             name="services",
         )
         self.recorder = EventRecorder(gateway)
-        self.services = Informer(
+        self.services: Informer[ServiceSpec] = Informer(
             "services",
             gateway.list_services,
+            gateway.service_from_api,
             _ServiceHandler(self.queue),
+            clock=self.clock,
             resync_period=settings.resync_period,
         )
         self.reconciler = Reconciler(
             get_service=self.services.get,
-            list_nodes=self._nodes,
+            list_nodes=self.nodes_now,
             provider=provider,
-            gateway=gateway,
+            writer=gateway,
             recorder=self.recorder,
             policy=settings.policy,
             metrics=self.metrics,
+            clock=self.clock,
+            requeue=self.queue.add,
         )
         self.node_syncer = NodeSyncer(
-            list_nodes=self._nodes,
+            list_nodes=self.nodes_now,
             reconciler=self.reconciler,
             provider=provider,
             recorder=self.recorder,
             requeue=self.queue.add,
             metrics=self.metrics,
+            clock=self.clock,
             settle=settings.node_settle,
         )
-        self.nodes = Informer(
+        self.nodes: Informer[NodeInfo] = Informer(
             "nodes",
             gateway.list_nodes,
+            gateway.node_from_api,
             _NodeHandler(self.node_syncer),
+            clock=self.clock,
             resync_period=settings.resync_period,
         )
         self._workers: list[threading.Thread] = []
         self._started = threading.Event()
 
-    def _nodes(self) -> list[NodeInfo]:
-        return [node_from_api(obj) for obj in self.nodes.items()]
+    def nodes_now(self) -> list[NodeInfo]:
+        """Every Node in the cache."""
+        return self.nodes.items()
 
     @property
     def healthy(self) -> bool:
         return self._started.is_set() and not self.queue.shutting_down
+
+    @property
+    def idle(self) -> bool:
+        """No key is queued and none is being reconciled."""
+        return self.queue.idle
 
     def start(self, *, sync_timeout: float = 60.0) -> ServiceController:
         self.nodes.start()
@@ -149,12 +176,7 @@ class ServiceController:
         return self
 
     def _published(self) -> dict[ServiceKey, tuple[Ingress, ...]]:
-        published: dict[ServiceKey, tuple[Ingress, ...]] = {}
-        for obj in self.services.items():
-            spec = service_from_api(obj)
-            if self.settings.policy.serves(spec) and spec.ingress and not spec.deleting:
-                published[spec.key] = spec.ingress
-        return published
+        return published_ingress(self.services.items(), self.settings.policy)
 
     def stop(self) -> None:
         self.queue.shutdown()
@@ -173,7 +195,7 @@ class ServiceController:
                     return
                 self._process(key)
 
-    def _process(self, key: str) -> None:
+    def _process(self, key: ServiceKey) -> None:
         try:
             result = self.reconciler.reconcile(key)
         except Exception:
@@ -181,17 +203,21 @@ class ServiceController:
             self.queue.add_rate_limited(key)
             return
         match result.outcome:
-            case Outcome.DONE:
+            case Outcome.DONE | Outcome.GIVE_UP:
+                # Given up: only a change of the Service or the resync brings it back.
                 self.queue.forget(key)
             case Outcome.RETRY:
                 self.queue.add_rate_limited(key)
             case Outcome.RETRY_AFTER:
                 self.queue.add_after(key, result.after or 0.0)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider.name,
-            "queue": len(self.queue),
-            "services": len(self.services.keys()),
-            "nodes": len(self.nodes.keys()),
-        }
+
+def published_ingress(
+    services: list[ServiceSpec], policy: ClassPolicy
+) -> dict[ServiceKey, tuple[Ingress, ...]]:
+    """What the Services we serve already publish: the provider adopts it before any ensure."""
+    return {
+        spec.key: spec.ingress
+        for spec in services
+        if policy.serves(spec) and spec.ingress and not spec.deleting
+    }

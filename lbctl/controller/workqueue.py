@@ -20,6 +20,9 @@ reconcile it, and call `done`. The queue guarantees:
   due keys at once. If a key is delayed twice, the earlier time wins.
 * `add_rate_limited(key)` is `add_after(key, limiter.when(key))`; `forget(key)`
   resets the key's backoff (call it when a reconcile succeeds).
+* `idle` is True when no key is waiting and none is being processed: every
+  key added so far has been handed out and finished. Delayed keys that are not
+  due yet do not count.
 * `shutdown()` is idempotent: it wakes every blocked `get`, drops delayed keys,
   ignores later adds, and joins the delay thread.
 * `processing()` is a context manager around one `get`/`done` pair, so
@@ -162,6 +165,12 @@ class WorkQueue(Generic[K]):
         """Keys waiting to be handed out (not delayed ones, not ones in process)."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """No key waiting, none being processed (delayed keys not yet due aside)."""
+        with self._lock:
+            return not self._queue and not self._processing
 
     @property
     def shutting_down(self) -> bool:

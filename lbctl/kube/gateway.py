@@ -1,29 +1,48 @@
-"""Every write lbctl makes to Kubernetes: finalizers, Service status, events.
+"""Every call lbctl makes to Kubernetes for the controller: lists, Service writes, events.
 
-Writes are patches that cannot clobber concurrent writers: finalizers use
-strategic-merge list operations (add or delete one entry), status uses a
-merge patch of the status subresource only. API errors become lbcommon.errors.
+Implements lbctl.controller.ports.ClusterGateway. Writes are patches that
+cannot clobber concurrent writers: finalizers use strategic-merge list
+operations (add or delete one entry), status uses a patch of the status
+subresource only. Reads for `plan` and `gc` list raw JSON and translate it
+once, like the informers, never through the client's models.
+
+API errors become lbcommon.errors types, the original chained, by status:
+404 ServiceGoneError; 400 and 422 PermanentError; 403 ForbiddenError naming
+the verb and resource; 409 ConflictError; 429 ThrottledError with the
+Retry-After the apiserver gave; anything else, and a failed connection,
+TemporaryError.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import email.utils
+import json
 import logging
 import os
-import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from lbcommon.errors import ConflictError, ServiceGoneError, StatusCondition, TemporaryError
-from lbcommon.kube.convert import ingress_to_api
-from lbcommon.model import Ingress, ServiceKey
+from lbcommon.errors import (
+    ConflictError,
+    ForbiddenError,
+    LbctlError,
+    PermanentError,
+    ServiceGoneError,
+    StatusCondition,
+    TemporaryError,
+    ThrottledError,
+)
+from lbcommon.informer import Obj
+from lbcommon.kube.convert import ingress_to_api, node_from_api, service_from_api
+from lbcommon.model import Ingress, NodeInfo, ServiceKey, ServiceSpec
+from lbctl.controller.ports import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +50,11 @@ T = TypeVar("T")
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+PAGE_SIZE = 500
 
 
-def call(what: str, func: Callable[[], T]) -> T:
-    """Run one API call, translating its failures into lbctl errors.
+def call(verb: str, resource: str, target: str, func: Callable[[], T]) -> T:
+    """Run one API call (`verb` on `resource`, about `target`), translating its failures.
 
     Writes pass `_preload_content=False`: the controller never reads the
     response body, and deserialising it into client models costs more CPU
@@ -42,34 +62,65 @@ def call(what: str, func: Callable[[], T]) -> T:
     """
     try:
         result = func()
-        raw: Any = result
-        if hasattr(raw, "release_conn"):  # a raw response: return it to the pool
-            raw.drain_conn()
-            raw.release_conn()
-        return result
     except ApiException as err:
-        if err.status == 404:
-            raise ServiceGoneError(f"{what}: not found") from err
-        if err.status == 409:
-            raise ConflictError(f"{what}: conflict") from err
-        raise TemporaryError(f"{what}: HTTP {err.status} {err.reason}") from err
+        raise api_error(verb, resource, target, err) from err
     except (HTTPError, OSError) as err:
-        raise TemporaryError(f"{what}: {err}") from err
+        raise TemporaryError(f"{verb} {resource} {target}: {err}") from err
+    raw: Any = result
+    if hasattr(raw, "release_conn"):  # a raw response: return it to the pool
+        raw.drain_conn()
+        raw.release_conn()
+    return result
 
 
-@dataclass(frozen=True)
-class ObjectRef:
-    """What an event is about."""
+def api_error(verb: str, resource: str, target: str, err: ApiException) -> LbctlError:
+    """The lbcommon.errors type for an apiserver error response (see the module docstring)."""
+    status = err.status
+    detail = _message(err)
+    what = " ".join(part for part in (verb, resource, target) if part)
+    if status == 404:
+        return ServiceGoneError(f"{what}: not found")
+    if status == 403:
+        about = f" ({target})" if target else ""
+        return ForbiddenError(f"{verb} {resource} forbidden{about}: {detail}")
+    if status in (400, 422):
+        return PermanentError(f"{what}: HTTP {status} {detail}")
+    if status == 409:
+        return ConflictError(f"{what}: conflict: {detail}")
+    if status == 429:
+        return ThrottledError(f"{what}: throttled: {detail}", retry_after=_retry_after(err.headers))
+    return TemporaryError(f"{what}: HTTP {status} {detail}")
 
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-    api_version: str = "v1"
+
+def _message(err: ApiException) -> str:
+    """The apiserver's Status message if the body carries one, else the HTTP reason."""
+    try:
+        body = json.loads(err.body or b"")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(err.reason or "")
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), None if absent or unreadable."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class KubeGateway:
-    """Mutations of Services and Events on behalf of the controller."""
+    """The controller's apiserver calls (lbctl.controller.ports.ClusterGateway)."""
 
     def __init__(self, api: client.ApiClient, *, component: str = "lbctl") -> None:
         self.api = api
@@ -77,7 +128,10 @@ class KubeGateway:
         self.component = component
         self._host = os.uname().nodename
 
-    # -- reads (for informers) ----------------------------------------------
+    def close(self) -> None:
+        self.api.close()
+
+    # -- reads --------------------------------------------------------------
 
     def list_services(self, **kwargs: Any) -> Any:
         """List or watch Services in all namespaces (kwargs as the client takes them)."""
@@ -86,6 +140,35 @@ class KubeGateway:
     def list_nodes(self, **kwargs: Any) -> Any:
         """List or watch Nodes (kwargs as the client takes them)."""
         return self.core.list_node(**kwargs)
+
+    def service_from_api(self, obj: Obj) -> ServiceSpec:
+        """One wire-form Service as its domain value (lbcommon.kube.convert)."""
+        return service_from_api(obj)
+
+    def node_from_api(self, obj: Obj) -> NodeInfo:
+        """One wire-form Node as its domain value (lbcommon.kube.convert)."""
+        return node_from_api(obj)
+
+    def service_specs(self) -> list[ServiceSpec]:
+        """Every Service, translated once (for `plan` and `gc`)."""
+        return [service_from_api(obj) for obj in self._list_raw("services", self.list_services)]
+
+    def node_infos(self) -> list[NodeInfo]:
+        """Every Node, translated once (for `plan`)."""
+        return [node_from_api(obj) for obj in self._list_raw("nodes", self.list_nodes)]
+
+    def _list_raw(self, resource: str, list_func: Callable[..., Any]) -> Iterator[Obj]:
+        """Page through a list as raw JSON, never through the client's models."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            response = _read("list", resource, list_func, kwargs)
+            yield from response.get("items") or []
+            token = (response.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     # -- Services -----------------------------------------------------------
 
@@ -99,7 +182,9 @@ class KubeGateway:
             }
         }
         call(
-            f"claim {key}",
+            "patch",
+            "services",
+            key,
             lambda: self.core.patch_namespaced_service(
                 name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
             ),
@@ -116,7 +201,9 @@ class KubeGateway:
         }
         with contextlib.suppress(ServiceGoneError):
             call(
-                f"release {key}",
+                "patch",
+                "services",
+                key,
                 lambda: self.core.patch_namespaced_service(
                     name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
                 ),
@@ -126,7 +213,9 @@ class KubeGateway:
         namespace, name = key.split("/", 1)
         body = {"status": {"loadBalancer": {"ingress": ingress_to_api(ingress) or None}}}
         call(
-            f"patch status of {key}",
+            "patch",
+            "services/status",
+            key,
             lambda: self.core.patch_namespaced_service_status(
                 name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False
             ),
@@ -145,7 +234,9 @@ class KubeGateway:
         }
         body = {"status": {"conditions": [item]}}
         call(
-            f"set condition {condition.type} on {key}",
+            "patch",
+            "services/status",
+            key,
             lambda: self.core.patch_namespaced_service_status(
                 name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
             ),
@@ -156,7 +247,9 @@ class KubeGateway:
         namespace, name = key.split("/", 1)
         body = {"status": {"conditions": [{"type": condition_type, "$patch": "delete"}]}}
         call(
-            f"clear condition {condition_type} on {key}",
+            "patch",
+            "services/status",
+            key,
             lambda: self.core.patch_namespaced_service_status(
                 name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
             ),
@@ -164,9 +257,7 @@ class KubeGateway:
 
     # -- Events -------------------------------------------------------------
 
-    def create_event(
-        self, ref: ObjectRef, *, type_: str, reason: str, message: str, count: int = 1
-    ) -> str:
+    def create_event(self, ref: ObjectRef, *, type_: str, reason: str, message: str) -> str:
         now = datetime.datetime.now(datetime.UTC)
         name = f"{ref.name}.{uuid.uuid4().hex[:16]}"
         event = client.CoreV1Event(
@@ -186,10 +277,12 @@ class KubeGateway:
             reporting_instance=self._host,
             first_timestamp=now,
             last_timestamp=now,
-            count=count,
+            count=1,
         )
         call(
-            f"create event {reason} for {ref.namespace}/{ref.name}",
+            "create",
+            "events",
+            f"{reason} for {ref.namespace}/{ref.name}",
             lambda: self.core.create_namespaced_event(ref.namespace, event, _preload_content=False),
         )
         return name
@@ -198,68 +291,27 @@ class KubeGateway:
         now = datetime.datetime.now(datetime.UTC).isoformat()
         body = {"count": count, "lastTimestamp": now}
         call(
-            f"update event {namespace}/{name}",
+            "patch",
+            "events",
+            f"{namespace}/{name}",
             lambda: self.core.patch_namespaced_event(
                 name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False
             ),
         )
 
 
-class EventRecorder:
-    """Records events, folding repeats of the same event into one with a count.
-
-    Recording never raises: an event is a courtesy to the user, and failing
-    to write one must not fail a reconcile. Failures are logged.
-    """
-
-    def __init__(self, gateway: KubeGateway) -> None:
-        self._gateway = gateway
-        self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str, str, str], tuple[str, int]] = {}
-
-    def normal(self, ref: ObjectRef, reason: str, message: str) -> None:
-        self._record(ref, "Normal", reason, message)
-
-    def warning(self, ref: ObjectRef, reason: str, message: str) -> None:
-        self._record(ref, "Warning", reason, message)
-
-    def _record(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        identity = (ref.uid, type_, reason, message)
-        with self._lock:
-            seen = self._seen.get(identity)
-        log.log(
-            logging.WARNING if type_ == "Warning" else logging.INFO,
-            "%s: %s",
-            reason,
-            message,
-            extra={"service": f"{ref.namespace}/{ref.name}", "event": type_},
-        )
-        try:
-            if seen is None:
-                name = self._gateway.create_event(ref, type_=type_, reason=reason, message=message)
-                count = 1
-            else:
-                name, count = seen[0], seen[1] + 1
-                self._gateway.bump_event(ref.namespace, name, count)
-        except Exception as err:
-            log.warning(
-                "could not record event %s for %s/%s: %s", reason, ref.namespace, ref.name, err
-            )
-            if seen is not None:
-                with self._lock:
-                    self._seen.pop(identity, None)
-            return
-        with self._lock:
-            if len(self._seen) > 10000:
-                self._seen.clear()
-            self._seen[identity] = (name, count)
-
-
-def object_ref(obj: dict[str, Any]) -> ObjectRef:
-    meta = obj.get("metadata") or {}
-    return ObjectRef(
-        kind=obj.get("kind") or "Service",
-        namespace=meta.get("namespace") or "default",
-        name=meta["name"],
-        uid=meta.get("uid") or "",
-    )
+def _read(
+    verb: str, resource: str, func: Callable[..., Any], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a raw (`_preload_content=False`) read and return its JSON body."""
+    try:
+        response = func(**kwargs)
+    except ApiException as err:
+        raise api_error(verb, resource, "", err) from err
+    except (HTTPError, OSError) as err:
+        raise TemporaryError(f"{verb} {resource}: {err}") from err
+    try:
+        body: dict[str, Any] = json.loads(response.data)
+    finally:
+        response.release_conn()
+    return body

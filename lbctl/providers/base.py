@@ -8,7 +8,13 @@ Contract for implementations:
 - ownership marks (names, descriptions, tags) let `list_owned` find every
   resource we made, including those whose Service is gone;
 - errors are lbcommon.errors types: InvalidServiceError for what the user must
-  fix, TemporaryError/ThrottledError for what a retry may fix;
+  fix, TemporaryError/ThrottledError for what a retry may fix, PermanentError
+  (ProviderError, ForbiddenError) for what it cannot (the controller then gives
+  up until the Service changes);
+- `ensure` raises CapacityError (below) when the Service must wait for another
+  load balancer to go (an exhausted address pool, a requested address held by
+  another Service): the controller retries it as soon as any load balancer is
+  deleted or changed, rather than after its backoff;
 - providers never import each other, nor the Kubernetes client.
 """
 
@@ -17,7 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from lbcommon.errors import InvalidServiceError
 from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
+
+
+class CapacityError(InvalidServiceError):
+    """`ensure` cannot serve this Service until another load balancer releases something.
+
+    Reported like any InvalidServiceError (a Warning event naming the field);
+    the controller re-queues the Service when a delete or change may have
+    freed what it waits for.
+    """
 
 
 class Provider(Protocol):

@@ -7,6 +7,10 @@ do: nodeproxy follows the Nodes itself.
 
 Allocations live in memory and are rebuilt from Service status by `restore`
 before the first `ensure`, so a controller restart never moves an IP.
+
+An exhausted pool, or a requested address another Service holds, is a
+CapacityError: the controller retries the Service as soon as an address may
+have been released, not after its backoff.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from lbcommon.model import (
     ServiceKey,
 )
 from lbcommon.pools import IPFamily, Pool
-from lbctl.ipam import AllocationError, IPAllocator
+from lbctl.ipam import AddressInUse, AllocationError, IPAllocator, PoolExhausted
+from lbctl.providers.base import CapacityError
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +44,9 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, pools: Sequence[Pool], *, ip_mode: IPMode = IPMode.VIP) -> None:
+    def __init__(self, pools: Sequence[Pool]) -> None:
         self._allocator = IPAllocator(pools)
-        self._ip_mode = ip_mode
         self._lock = threading.Lock()
-
-    @property
-    def pools(self) -> tuple[Pool, ...]:
-        return self._allocator.pools
 
     def restore(self, published: Mapping[ServiceKey, tuple[Ingress, ...]]) -> list[ServiceKey]:
         """Re-adopt the addresses Services already show; return keys that lost theirs."""
@@ -63,9 +63,13 @@ class LocalProvider:
         with self._lock:
             try:
                 address = self._allocator.allocate(lb.key, requested=lb.requested_ip, family=family)
+            except (PoolExhausted, AddressInUse) as err:
+                # Another Service's delete frees it: the controller retries then.
+                raise CapacityError([Problem(err.field, err.reason)]) from err
             except AllocationError as err:
                 raise InvalidServiceError([Problem(err.field, err.reason)]) from err
-        return (Ingress(ip=str(address), ip_mode=self._ip_mode),)
+        # nodeproxy delivers packets addressed to the IP unchanged (DESIGN.md).
+        return (Ingress(ip=str(address), ip_mode=IPMode.VIP),)
 
     def update_backends(self, lbs: Sequence[LoadBalancer]) -> Mapping[ServiceKey, Exception]:
         return {}

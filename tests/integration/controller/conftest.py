@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from lbcommon.clock import Clock
 from lbcommon.desired import ClassPolicy
+from lbcommon.errors import ProviderError, TemporaryError
 from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbcommon.pools import parse_pools
 from lbctl.controller.service_controller import ControllerSettings, ServiceController
@@ -34,6 +36,7 @@ class RecordingProvider:
     inner: LocalProvider
     calls: list[tuple[str, Any]] = field(default_factory=list)
     fail_ensure: set[ServiceKey] = field(default_factory=set)
+    fail_permanently: set[ServiceKey] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -55,9 +58,9 @@ class RecordingProvider:
     def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
         self._record("ensure", lb)
         if lb.key in self.fail_ensure:
-            from lbcommon.errors import TemporaryError
-
             raise TemporaryError("injected failure")
+        if lb.key in self.fail_permanently:
+            raise ProviderError("injected permanent failure")
         return self.inner.ensure(lb)
 
     def update_backends(self, lbs: Sequence[LoadBalancer]) -> Mapping[ServiceKey, Exception]:
@@ -96,18 +99,23 @@ class ControllerHarness:
         workers: int = 4,
         provider: Any = None,
         default_class: bool = False,
+        gateway: KubeGateway | None = None,
+        backoff: tuple[float, float] = (0.2, 2.0),
+        clock: Clock | None = None,
     ) -> ServiceController:
+        """A started controller; `backoff` is (base, cap), production's is (5, 300)."""
         provider = provider or RecordingProvider(LocalProvider(parse_pools(pools)))
         controller = ServiceController(
-            KubeGateway(self.api),
+            gateway or KubeGateway(self.api),
             provider,
             ControllerSettings(
                 policy=ClassPolicy(self.lb_class, default_class=default_class),
                 workers=workers,
-                backoff_base=0.2,
-                backoff_cap=2.0,
+                backoff_base=backoff[0],
+                backoff_cap=backoff[1],
                 node_settle=0.05,
             ),
+            clock=clock,
         )
         controller.start()
         self.started.append(controller)

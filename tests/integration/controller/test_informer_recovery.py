@@ -7,11 +7,15 @@ it does on a long-running cluster.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 
+from lbctl.kube.gateway import KubeGateway
 from localcluster.controlplane import ControlPlane, ControlPlaneSettings
 from tests.integration.controller.conftest import ControllerHarness, lb_service, wait_ingress
 from tests.kubehelpers import create_namespace, wait_for
@@ -31,6 +35,38 @@ def uncached() -> Iterator[tuple[ControlPlane, client.ApiClient]]:
             api.close()
 
 
+class WatchedGateway(KubeGateway):
+    """A gateway that counts Service lists and can drop the Service watch, as a network would."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        super().__init__(api)
+        self._lock = threading.Lock()
+        self._lists = 0
+        self._watch: Any = None
+
+    @property
+    def lists(self) -> int:
+        with self._lock:
+            return self._lists
+
+    def list_services(self, **kwargs: Any) -> Any:
+        response = super().list_services(**kwargs)
+        with self._lock:
+            if kwargs.get("watch"):
+                self._watch = response
+            else:
+                self._lists += 1
+        return response
+
+    def drop_watch(self) -> None:
+        """Shut the open watch connection down under the informer's feet."""
+        wait_for("an open Service watch", lambda: self._watch is not None)
+        with self._lock:
+            response, self._watch = self._watch, None
+        with contextlib.suppress(Exception):
+            response.shutdown()
+
+
 @pytest.fixture
 def recovery_harness(
     uncached: tuple[ControlPlane, client.ApiClient],
@@ -46,14 +82,15 @@ def test_dropped_watch_resumes(
     uncached: tuple[ControlPlane, client.ApiClient], recovery_harness: ControllerHarness
 ) -> None:
     _, api = uncached
-    controller = recovery_harness.start()
-    relists = controller.services.relists
-    controller.services.interrupt_watch()
+    gateway = WatchedGateway(api)
+    recovery_harness.start(gateway=gateway)
+    lists = gateway.lists
+    gateway.drop_watch()
     client.CoreV1Api(api).create_namespaced_service(
         "recovery", lb_service("after-drop", recovery_harness.lb_class)
     )
     wait_ingress(api, "recovery", "after-drop")
-    assert controller.services.relists == relists  # resumed, not relisted
+    assert gateway.lists == lists  # resumed, not relisted
 
 
 def test_expired_resource_version_relists(
@@ -61,7 +98,8 @@ def test_expired_resource_version_relists(
 ) -> None:
     cp, api = uncached
     core = client.CoreV1Api(api)
-    controller = recovery_harness.start()
+    gateway = WatchedGateway(api)
+    controller = recovery_harness.start(gateway=gateway)
     informer = controller.services
     stale = informer._resource_version
     core.create_namespaced_service("recovery", lb_service("churn", recovery_harness.lb_class))
@@ -70,10 +108,10 @@ def test_expired_resource_version_relists(
     core.delete_namespaced_service("churn", "recovery")
     wait_for("churn gone", lambda: "churn" not in _names(core))
     cp.compact_etcd()
-    relists = informer.relists
+    lists = gateway.lists
     informer._resource_version = stale
-    informer.interrupt_watch()
-    wait_for("relist after 410 Gone", lambda: informer.relists > relists)
+    gateway.drop_watch()
+    wait_for("relist after 410 Gone", lambda: gateway.lists > lists)
     assert informer.get("recovery/churn") is None
     core.create_namespaced_service("recovery", lb_service("after-410", recovery_harness.lb_class))
     wait_ingress(api, "recovery", "after-410")

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from lbcommon.model import CLEANUP_FINALIZER, OWNER_ANNOTATION
 from localcluster.controlplane import ControlPlane
 from localcluster.processes import Supervised
 from tests.integration.controller.conftest import lb_service, wait_ingress
-from tests.kubehelpers import wait_for
+from tests.kubehelpers import merge_patch_service, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +148,34 @@ def test_plan_and_gc_change_nothing(
         timeout=60,
     ).stdout
     assert "0 orphaned resource(s)" in gc
+
+
+def test_gc_reports_an_address_no_live_service_claims(
+    kube: client.ApiClient, namespace: str, control_plane: ControlPlane
+) -> None:
+    """A Service deleted while no controller ran still holds its published address."""
+    lb_class = f"test.lbctl.io/{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube)
+    for name, ip in (("kept", "198.18.0.201"), ("deleted", "198.18.0.202")):
+        svc = lb_service(name, lb_class)
+        svc.metadata.finalizers = [CLEANUP_FINALIZER]
+        svc.metadata.annotations = {OWNER_ANNOTATION: lb_class}
+        core.create_namespaced_service(namespace, svc)
+        core.patch_namespaced_service_status(
+            name, namespace, {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
+        )
+    core.delete_namespaced_service("deleted", namespace)  # held by the finalizer
+    common = [f"--kubeconfig={control_plane.kubeconfig}", f"--load-balancer-class={lb_class}"]
+    try:
+        gc = subprocess.run(
+            [sys.executable, "-m", "lbctl", "gc", *common],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    finally:
+        merge_patch_service(kube, namespace, "deleted", {"metadata": {"finalizers": None}})
+    assert f"orphan address 198.18.0.202 (owner {namespace}/deleted)" in gc
+    assert "198.18.0.201" not in gc
+    assert "1 orphaned resource(s)" in gc

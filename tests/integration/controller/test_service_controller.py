@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from lbcommon.clock import FakeClock
 from lbcommon.model import CLEANUP_FINALIZER, OWNER_ANNOTATION
 from tests.integration.controller.conftest import (
     ControllerHarness,
@@ -57,7 +59,9 @@ def test_other_classes_are_left_alone(
     core.create_namespaced_service(namespace, lb_service("mine", harness.lb_class))
     wait_ingress(kube, namespace, "mine")
     # Both others were handed to the controller (queued) and judged not ours.
-    wait_for("both others reconciled", lambda: len(controller.queue) == 0)
+    # They were queued before "mine": once the controller is idle (nothing
+    # queued, nothing in flight) after mine was served, both were reconciled.
+    wait_for("both others reconciled", lambda: controller.idle)
     for name in ("theirs", "classless"):
         svc = _service(kube, namespace, name)
         assert svc.status.load_balancer.ingress is None
@@ -134,6 +138,66 @@ def test_exhausted_pool_recovers_when_an_ip_is_freed(
     assert wait_ingress(kube, namespace, "c") == freed
 
 
+def test_a_released_address_reaches_a_waiting_service_within_a_second(
+    kube: client.ApiClient, namespace: str, harness: ControllerHarness
+) -> None:
+    """With production backoff (5 s doubling), a freed address must not wait for it."""
+    harness.start(pools=["198.18.0.200-198.18.0.201"], backoff=(5.0, 300.0))
+    core = client.CoreV1Api(kube)
+    for name in ("a", "b"):
+        core.create_namespaced_service(namespace, lb_service(name, harness.lb_class))
+        wait_ingress(kube, namespace, name)
+    core.create_namespaced_service(namespace, lb_service("c", harness.lb_class))
+    wait_event(kube, namespace, "c", reason="InvalidLoadBalancerConfig", contains="in use")
+    freed = ingress_ip(kube, namespace, "a")
+    deleted = time.monotonic()
+    core.delete_namespaced_service("a", namespace)
+    assert wait_ingress(kube, namespace, "c") == freed
+    assert time.monotonic() - deleted < 1.0
+
+
+def test_permanent_provider_error_gives_up_until_the_service_changes(
+    kube: client.ApiClient, namespace: str, harness: ControllerHarness
+) -> None:
+    clock = FakeClock()
+    controller = harness.start(pools=[POOL_RANGE], clock=clock)
+    provider = controller.provider
+    assert isinstance(provider, RecordingProvider)
+    key = f"{namespace}/broken"
+    provider.fail_permanently.add(key)  # type: ignore[arg-type]
+    core = client.CoreV1Api(kube)
+    core.create_namespaced_service(namespace, lb_service("broken", harness.lb_class))
+    event = wait_event(
+        kube, namespace, "broken", reason="SyncLoadBalancerFailed", contains="injected permanent"
+    )
+    assert event.type == "Warning"
+
+    def attempts() -> int:
+        return len([c for c in provider.calls_of("ensure") if c.key == key])
+
+    def claimed() -> bool:
+        spec = controller.services.get(key)
+        return spec is not None and CLEANUP_FINALIZER in spec.finalizers
+
+    wait_for("our own finalizer patch seen", claimed)
+    wait_for("controller idle", lambda: controller.idle)
+    tried = attempts()
+    # Once, or twice if the watch delivered our own finalizer patch (a change) in time.
+    assert tried in (1, 2)
+    # Far past every backoff (the cap is 2 s): a retried key would be due now.
+    clock.step(60)
+    core.create_namespaced_service(namespace, lb_service("steady", harness.lb_class))
+    wait_ingress(kube, namespace, "steady")
+    wait_for("controller idle", lambda: controller.idle)
+    assert attempts() == tried
+    assert controller.queue.retries(key) == 0  # type: ignore[arg-type]
+    # A change of the Service is the next attempt, and it succeeds.
+    provider.fail_permanently.clear()
+    merge_patch_service(kube, namespace, "broken", {"metadata": {"labels": {"fixed": "yes"}}})
+    assert wait_ingress(kube, namespace, "broken")
+    assert attempts() > tried
+
+
 def test_type_change_releases_everything(
     kube: client.ApiClient, namespace: str, harness: ControllerHarness
 ) -> None:
@@ -180,7 +244,7 @@ def test_delete_releases_ip_and_finalizer(
         try:
             core.read_namespaced_service("gone", namespace)
         except ApiException as err:
-            return err.status == 404
+            return bool(err.status == 404)
         return False
 
     wait_for("Service deleted (finalizer removed)", deleted)

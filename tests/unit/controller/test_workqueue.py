@@ -76,6 +76,30 @@ def test_key_added_while_processing_is_requeued_on_done(queue: WorkQueue[str]) -
     assert queue.get(timeout=0) is None
 
 
+def test_idle_means_nothing_queued_and_nothing_in_flight(
+    queue: WorkQueue[str], clock: FakeClock
+) -> None:
+    assert queue.idle
+    queue.add("a")
+    assert not queue.idle
+    key = queue.get(timeout=0)
+    assert key == "a"
+    assert len(queue) == 0
+    assert not queue.idle  # in flight: an empty queue is not an idle one
+    queue.add("a")  # changed while processing
+    queue.done("a")
+    assert not queue.idle  # re-queued by done
+    assert drain(queue) == ["a"]
+    assert queue.idle
+    queue.add_after("b", 5.0)
+    assert queue.idle  # a delay not yet due does not count
+    clock.step(5.0)
+    assert queue.get(timeout=PATIENCE) == "b"  # released by the delay thread
+    assert not queue.idle
+    queue.done("b")
+    assert queue.idle
+
+
 def test_done_without_get_is_an_error(queue: WorkQueue[str]) -> None:
     queue.add("a")
     with pytest.raises(ValueError, match="'a'"):
