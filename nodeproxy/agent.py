@@ -144,6 +144,7 @@ class Agent:
             on_owned=lambda owned: self.engine.update(owned=owned),
             clock=self._clock,
         )
+        self.metrics.live.set_function(lambda: len(self.announcer.live()))
         self._server: MetricsServer | None = None
         self._stopping = StopSignal(self._clock)
         self._thread = threading.Thread(target=self._feed, name="nodeproxy-feed")

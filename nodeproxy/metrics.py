@@ -4,8 +4,8 @@ Traffic figures are read from the kernel's named nft counters at scrape
 time (nothing is counted in Python on the packet path): per listener the
 packets and bytes that arrived, new connections (flows) forwarded, packets
 denied by source ranges, dropped for want of a backend, and dropped by the
-connection limit. Backend health and owned addresses are gauges; address
-takeovers are counted.
+connection limit. Backend health, owned addresses and the live instances
+this one sees are gauges; address takeovers are counted.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ class Metrics:
             "nodeproxy_announcements", "Addresses taken over (added and announced).", registry=r
         )
         self.releases = Counter("nodeproxy_releases", "Addresses given up.", registry=r)
+        self.live = Gauge(
+            "nodeproxy_live_instances",
+            "nodeproxy instances this one considers alive, itself included.",
+            registry=r,
+        )
         self.apply_errors = Gauge(
             "nodeproxy_apply_errors", "Failed data-plane updates since start.", registry=r
         )

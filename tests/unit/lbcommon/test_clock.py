@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lbcommon.clock import Clock, FakeClock, RealClock
+from lbcommon.clock import Clock, FakeClock, RealClock, StopSignal, Wakeup
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +118,62 @@ def test_fake_clock_step_wakes_waiters(deadline: float | None) -> None:
     thread.join(PATIENCE)
     assert not thread.is_alive()
     assert woke and woke[0] >= 30.0
+
+
+def test_fake_clock_counts_waiters_until_a_step_passes_their_deadline() -> None:
+    clock = FakeClock()
+    assert clock.waiters() == 0
+    assert not clock.wait_for_waiters(1, timeout=0.01)
+    thread, woke = _wait_in_thread(clock, 5.0)
+    assert clock.wait_for_waiters(1, timeout=PATIENCE)
+    clock.step(1.0)  # not due: it wakes, re-checks and would wait again
+    assert clock.waiters() == 1
+    clock.step(4.0)  # due: it no longer counts, even before it has woken
+    assert clock.waiters() == 0
+    thread.join(PATIENCE)
+    assert woke == [5.0]
+
+
+def _loop(
+    clock: FakeClock, period: float, stop: StopSignal
+) -> tuple[threading.Thread, list[float]]:
+    rounds: list[float] = []
+
+    def run() -> None:
+        while not stop.wait(period):
+            rounds.append(clock.now())
+
+    thread = threading.Thread(target=run, name="test-loop")
+    thread.start()
+    return thread, rounds
+
+
+def test_stop_signal_drives_a_loop_tick_by_tick_and_stops_it() -> None:
+    clock = FakeClock()
+    stop = StopSignal(clock)
+    thread, rounds = _loop(clock, 2.0, stop)
+    for _ in range(6):
+        assert clock.wait_for_waiters(1, timeout=PATIENCE)
+        clock.step(1.0)
+    assert clock.wait_for_waiters(1, timeout=PATIENCE)
+    assert rounds == [2.0, 4.0, 6.0]
+    stop.set()
+    thread.join(PATIENCE)
+    assert not thread.is_alive() and stop.is_set()
+    assert stop.wait(100.0), "a set signal returns at once"
+
+
+def test_wakeup_can_be_cleared_and_times_out_on_the_clock() -> None:
+    clock = FakeClock()
+    flag = Wakeup(clock)
+    flag.set()
+    assert flag.wait(10.0)
+    flag.clear()
+    assert not flag.is_set()
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(flag.wait(3.0)), name="test-wakeup")
+    thread.start()
+    assert clock.wait_for_waiters(1, timeout=PATIENCE)
+    clock.step(3.0)
+    thread.join(PATIENCE)
+    assert result == [False]
