@@ -9,6 +9,9 @@ Guarantees:
   `pytest_runtest_logreport` exactly as it does its own;
 - when any test with an id ran, prints the matrix after the run and writes
   `conformance.md` and `conformance.xml` under `--conformance-report-dir`;
+- in a suite run (some test carries an id), `--kubeconfig` (pytest-kind's
+  option) without `--conformance-kubeconfig` is a usage error, so the old
+  spelling cannot leave the suite on its default (local) cluster;
 - a run in which every selected id was skipped exits non-zero
   (`ExitCode.TESTS_FAILED`) and prints the skip reasons with their ids;
 - runs without such tests (the project's unit tests, or any other project's,
@@ -69,11 +72,27 @@ def ids_of(item: pytest.Item) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def pytest_collection_modifyitems(items: Sequence[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
+    suite = False
     for item in items:
         ids = ids_of(item)
         if ids:
             item.user_properties.append((PROPERTY, ",".join(ids)))
+            suite = True
+    if suite:
+        reject_foreign_kubeconfig(config)
+
+
+def reject_foreign_kubeconfig(config: pytest.Config) -> None:
+    """`--kubeconfig` (pytest-kind's option, the suite's before its flags were
+    namespaced) would leave the suite on its default cluster: refuse it."""
+    if config.getoption("kubeconfig", default=None) and not config.getoption(
+        "conformance_kubeconfig", default=None
+    ):
+        raise pytest.UsageError(
+            "--kubeconfig is pytest-kind's option; the conformance suite reads "
+            "--conformance-kubeconfig"
+        )
 
 
 def ids_from_properties(properties: Sequence[tuple[str, object]]) -> tuple[str, ...]:

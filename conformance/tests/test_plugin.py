@@ -214,3 +214,28 @@ def test_a_run_without_ids_where_everything_skipped_passes(
     code = _run(tmp_path, "import pytest\n\ndef test_plain():\n    pytest.skip('x')\n")
     assert code == pytest.ExitCode.OK
     assert "nothing was verified" not in capsys.readouterr().out
+
+
+def test_pytest_kinds_kubeconfig_option_is_refused_in_a_suite_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The old spelling would silently leave the suite on the local cluster."""
+    source = """
+        import pytest
+
+        @pytest.mark.conformance("CIP-1")
+        def test_one():
+            pass
+        """
+    code = _run(tmp_path, source, f"--kubeconfig={tmp_path / 'kubeconfig'}")
+    captured = capsys.readouterr()
+    assert code == pytest.ExitCode.USAGE_ERROR
+    assert "the conformance suite reads --conformance-kubeconfig" in captured.err + captured.out
+
+
+def test_pytest_kinds_kubeconfig_option_is_left_alone_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(tmp_path, "def test_plain():\n    pass\n", f"--kubeconfig={tmp_path / 'k'}")
+    assert code == pytest.ExitCode.OK
+    assert "--conformance-kubeconfig" not in capsys.readouterr().out
