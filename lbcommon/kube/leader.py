@@ -80,11 +80,6 @@ class LeaderElector:
             self._thread.join(timeout=self.settings.renew_deadline + 5)
             self._thread = None
 
-    @property
-    def alive(self) -> bool:
-        """Whether the election thread runs."""
-        return self._thread is not None and self._thread.is_alive()
-
     def _run(self) -> None:
         s = self.settings
         while not self._stopping.is_set():

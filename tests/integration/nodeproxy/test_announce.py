@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from kubernetes import client
 
 from lbcommon.model import KUBE_PROXY_HEALTH_PORT
 from localcluster.controlplane import ControlPlane
+from nodeproxy.announce import owners
 from tests.netns import Host, Topology, leftover_namespaces
 from tests.netns.servers import NodeServer, tcp_ask
 
@@ -41,6 +43,7 @@ def free_port() -> int:
 
 @dataclass
 class Proxy:
+    name: str
     host: Host
     proc: subprocess.Popen[bytes]
     metrics_port: int
@@ -52,13 +55,25 @@ class Proxy:
             a.get("local") == str(ip) for link in json.loads(out or "[]") for a in link["addr_info"]
         )
 
-    def healthy(self) -> bool:
-        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
+    def probe(self, path: str) -> bool:
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def ready(self) -> bool:
+        """/readyz (and /healthz, its alias): our Lease is fresh and the caches synced."""
+        return self.probe("/readyz") and self.probe("/healthz")
+
+    def live_instances(self) -> float | None:
+        try:
+            text = self.metrics()
+        except OSError:
+            return None
+        found = re.search(r"^nodeproxy_live_instances (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else None
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -148,7 +163,7 @@ def cluster(
                 with log.open("wb") as out:
                     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
                 topo.processes.append(proc)
-                proxies[role] = Proxy(host, proc, port, log)
+                proxies[role] = Proxy(f"{topo.prefix}-{role}", host, proc, port, log)
             yield Cluster(topo, the_client, proxies, lb_ip)
         finally:
             for proc in topo.processes:
@@ -177,20 +192,24 @@ def answered(cluster: Cluster) -> bool:
     return bool(answer and answer.split()[1].startswith(f"{cluster.client.ip}:"))
 
 
-def settled(cluster: Cluster) -> None:
-    """Both instances live (Lease renewed, caches synced) and one of them forwarding."""
-    wait("both instances live", lambda: all(p.healthy() for p in cluster.proxies.values()), 30)
-    time.sleep(1.5)  # a joining instance claims only after `settle`
-    wait("an owner that forwards", lambda: owner(cluster) and answered(cluster), timeout=30)
+def settled(cluster: Cluster) -> Proxy:
+    """Both instances ready and seeing each other, and the rendezvous winner forwarding."""
+    proxies = list(cluster.proxies.values())
+    wait("both instances ready", lambda: all(p.ready() and p.probe("/livez") for p in proxies), 30)
+    wait("each to see the other", lambda: all(p.live_instances() == 2 for p in proxies), 30)
+    winner = owners([cluster.lb_ip], {p.name for p in proxies})[cluster.lb_ip]
+    expected = next(p for p in proxies if p.name == winner)
+    wait("the winner to forward", lambda: owner(cluster) is expected and answered(cluster), 30)
+    return expected
 
 
 def test_one_owner_and_failover_within_5s(cluster: Cluster) -> None:
-    settled(cluster)
-    first = owner(cluster)
-    assert first is not None
-    # Both stay: exactly one keeps announcing.
-    time.sleep(2)
-    assert owner(cluster) is first
+    first = settled(cluster)
+    # Both stay: the same one keeps announcing, checked throughout two seconds.
+    steady_until = time.monotonic() + 2.0
+    while time.monotonic() < steady_until:
+        assert owner(cluster) is first
+        time.sleep(0.1)
     metrics = first.metrics()
     assert "nodeproxy_owned_addresses 1.0" in metrics
     assert "nodeproxy_listener_connections_total" in metrics
@@ -207,9 +226,7 @@ def test_one_owner_and_failover_within_5s(cluster: Cluster) -> None:
 
 
 def test_clean_stop_hands_over_and_cleans_up(cluster: Cluster) -> None:
-    settled(cluster)
-    first = owner(cluster)
-    assert first is not None
+    first = settled(cluster)
     first.proc.send_signal(signal.SIGTERM)
     assert first.proc.wait(timeout=15) == 0
     assert not first.holds(cluster.lb_ip)
