@@ -10,9 +10,11 @@ Guarantees:
   ThrottledError (with the server's Retry-After); 5xx, timeouts and dropped
   connections TemporaryError; 400, 422 and other client errors PermanentError.
   A missing Lease is not an error: `get` returns None and `delete` False.
-- `hold` and `release` are optimistic: they write only if the Lease is still
-  the version the caller read (else ConflictError), so of two racing
-  candidates exactly one wins. `heartbeat` is one unconditional merge patch.
+- `hold` and `release` are optimistic: a PUT at the resourceVersion the
+  caller read (else ConflictError), so of two racing candidates exactly one
+  wins. `heartbeat` is one unconditional merge patch (create on first use).
+- RBAC verbs: the election needs get, create, update; heartbeats need patch,
+  create, delete, and list and watch for `lister`.
 - Responses are read as JSON (`_preload_content=False`): the client's model
   deserialisation costs more than the request, and nothing here needs it.
 
@@ -69,6 +71,8 @@ class LeaseRecord:
     #: leaseDurationSeconds, None when unset
     duration: int | None = None
     transitions: int = 0
+    acquire_time: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
     #: the resourceVersion this record was read at
     version: str = ""
 
@@ -84,6 +88,8 @@ def lease_from_api(obj: Mapping[str, Any]) -> LeaseRecord:
         renew_time=str(spec.get("renewTime") or ""),
         duration=int(duration) if duration is not None else None,
         transitions=int(spec.get("leaseTransitions") or 0),
+        acquire_time=str(spec.get("acquireTime") or ""),
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
         version=str(meta.get("resourceVersion") or ""),
     )
 
@@ -207,27 +213,54 @@ class Leases:
         """Take (or renew) the Lease for `holder`, if it is still as `current` was read.
 
         Taking it from someone else (or from nobody) sets acquireTime and counts a
-        transition. ConflictError if the Lease changed since `current` was read.
+        transition. ConflictError if the Lease changed (or went) since `current`
+        was read.
         """
         now = _micro_time(_wall_now())
-        spec: dict[str, Any] = {
+        taken = current.holder != holder
+        spec = {
             "holderIdentity": holder,
             "leaseDurationSeconds": _seconds(duration),
+            "acquireTime": now if taken else current.acquire_time or now,
             "renewTime": now,
+            "leaseTransitions": current.transitions + 1 if taken else current.transitions,
         }
-        if current.holder != holder:
-            spec["acquireTime"] = now
-            spec["leaseTransitions"] = current.transitions + 1
-        return lease_from_api(self._patch("update", current.name, spec, version=current.version))
+        return lease_from_api(self._replace(current, spec))
 
     def release(self, current: LeaseRecord) -> None:
         """Clear the holder of the Lease read as `current` (ConflictError if it changed)."""
         spec = {
-            "holderIdentity": None,
             "leaseDurationSeconds": 1,
             "renewTime": _micro_time(_wall_now()),
+            "leaseTransitions": current.transitions,
         }
-        self._patch("update", current.name, spec, version=current.version)
+        if current.acquire_time:
+            spec["acquireTime"] = current.acquire_time
+        self._replace(current, spec)
+
+    def _replace(self, current: LeaseRecord, spec: Mapping[str, Any]) -> Any:
+        """PUT (verb update) at `current.version`: 409, or 404 if deleted, is a ConflictError."""
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": current.name,
+                "namespace": self.namespace,
+                "resourceVersion": current.version,
+                "labels": dict(current.labels),
+            },
+            "spec": dict(spec),
+        }
+        try:
+            return self._call(
+                "update",
+                current.name,
+                lambda: self._coord.replace_namespaced_lease(
+                    current.name, self.namespace, body, _preload_content=False
+                ),
+            )
+        except _AbsentError as err:
+            raise ConflictError(f"update {self._resource(current.name)}: deleted") from err
 
     # -- heartbeats ---------------------------------------------------------
 
@@ -241,10 +274,17 @@ class Leases:
             "leaseDurationSeconds": _seconds(duration),
             "renewTime": now,
         }
+        body: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
         try:
-            self._patch("update", name, spec, labels=labels)
+            self._call(
+                "patch",
+                name,
+                lambda: self._coord.patch_namespaced_lease(
+                    name, self.namespace, body, _content_type=MERGE_PATCH, _preload_content=False
+                ),
+            )
         except _AbsentError:
-            body = {
+            created = {
                 "metadata": {"name": name, "labels": dict(labels)},
                 "spec": {**spec, "acquireTime": now},
             }
@@ -252,7 +292,7 @@ class Leases:
                 "create",
                 name,
                 lambda: self._coord.create_namespaced_lease(
-                    self.namespace, body, _preload_content=False
+                    self.namespace, created, _preload_content=False
                 ),
             )
 
@@ -269,35 +309,6 @@ class Leases:
         except _AbsentError:
             return False
         return True
-
-    def _patch(
-        self,
-        verb: str,
-        name: str,
-        spec: Mapping[str, Any],
-        *,
-        version: str | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> Any:
-        """A merge patch; a Lease deleted meanwhile is a ConflictError when `version` is given."""
-        meta: dict[str, Any] = {}
-        if version:
-            meta["resourceVersion"] = version  # a precondition: 409 if it moved on
-        if labels:
-            meta["labels"] = dict(labels)
-        body = {"metadata": meta, "spec": dict(spec)}
-
-        def patch() -> Any:
-            return self._coord.patch_namespaced_lease(
-                name, self.namespace, body, _content_type=MERGE_PATCH, _preload_content=False
-            )
-
-        if version is None:
-            return self._call(verb, name, patch)
-        try:
-            return self._call(verb, name, patch)
-        except _AbsentError as err:
-            raise ConflictError(f"{verb} {self._resource(name)}: deleted meanwhile") from err
 
 
 def _seconds(duration: float) -> int:
