@@ -1,6 +1,7 @@
 """The nodeproxy process: Kubernetes in, announcement and kernel rules out.
 
-Wiring only: informers (Services, Nodes) feed the Engine; the Announcer
+Wiring only: informers (Services, Nodes) feed the Engine; an informer over
+the heartbeat Leases feeds the Announcer's Membership, and the Announcer
 decides which IPs we own and feeds the Engine too; after every apply the
 Engine's result decides which addresses sit on the interface. Order on a
 takeover: rules first, then the address and gratuitous ARP, so the first

@@ -380,4 +380,3 @@ def _key_text(key: Any) -> str:
     if isinstance(key, dict) and "concat" in key:
         return " . ".join(_key_text(k) for k in key["concat"])
     return str(key)
-
