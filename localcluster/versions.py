@@ -43,3 +43,16 @@ def staging_version(kubernetes_version: str) -> str:
     if major != "1" or not rest:
         raise ValueError(f"unsupported Kubernetes version {kubernetes_version!r}: want v1.X.Y")
     return f"v0.{rest}"
+
+
+#: The Debian base every Dockerfile builds FROM: Debian's slim image of one
+#: dated bookworm build (tags `bookworm-YYYYMMDD-slim` are never moved). Here
+#: the image of that name is made locally by debootstrap of the same release
+#: (localcluster.imagebuild), so the Dockerfiles build without a registry.
+DEBIAN_SUITE: Final = "bookworm"
+DEBIAN_BASE_IMAGE: Final = "docker.io/library/debian:bookworm-20260824-slim"
+DEBIAN_MIRROR: Final = "http://deb.debian.org/debian"
+
+#: The project's own images, as the local cluster imports them.
+LBCTL_IMAGE: Final = "lbctl.local/lbctl:0.1.0"
+NODEPROXY_IMAGE: Final = "lbctl.local/nodeproxy:0.1.0"
