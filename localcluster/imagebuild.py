@@ -739,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "names",
         nargs="*",
-        help="lbctl, nodeproxy, agnhost, lbctl-gce, lbctl-aws, lbctl-all (default: the first three)",
+        help="lbctl, nodeproxy, agnhost, lbctl-gce, lbctl-aws, lbctl-all (default: first three)",
     )
     parser.add_argument("--no-cache", action="store_true", help="rebuild every step")
     args = parser.parse_args(argv)
