@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 iptables nftables conntrack procps psmisc haproxy iperf3 wrk ethtool util-linux runc containernetworking-plugins busybox-static)
+APT_PACKAGES=(iproute2 iptables nftables conntrack procps psmisc haproxy iperf3 wrk ethtool util-linux runc containernetworking-plugins busybox-static buildah debootstrap)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

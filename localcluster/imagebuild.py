@@ -461,22 +461,27 @@ class Built:
 
 def image_size(archive: Path) -> int:
     """Uncompressed size of an OCI archive's image: the sum of its layer tars."""
+    return sum(layer_sizes(archive))
+
+
+def layer_sizes(archive: Path) -> list[int]:
+    """Uncompressed size of each layer of an OCI archive's image, bottom up."""
     with tarfile.open(archive) as tar:
         index = _read_json(tar, "index.json")
         manifest_digest = index["manifests"][0]["digest"].split(":", 1)[1]
         manifest = _read_json(tar, f"blobs/sha256/{manifest_digest}")
-        total = 0
+        sizes = []
         for layer in manifest["layers"]:
             blob = tar.extractfile(f"blobs/sha256/{layer['digest'].split(':', 1)[1]}")
             if blob is None:
                 raise ImageBuildError(f"{archive}: layer {layer['digest']} missing")
             if layer["mediaType"].endswith("+gzip"):
-                total += _gunzipped_size(blob)
+                sizes.append(_gunzipped_size(blob))
             elif layer["mediaType"].endswith(".tar"):
-                total += int(layer["size"])
+                sizes.append(int(layer["size"]))
             else:
                 raise ImageBuildError(f"{archive}: layer type {layer['mediaType']}")
-        return total
+        return sizes
 
 
 def _gunzipped_size(stream: IO[bytes]) -> int:
