@@ -146,7 +146,7 @@ class Reconciler:
         ref = ObjectRef("Service", spec.namespace, spec.name, spec.uid)
         if spec.deleting or not self._policy.serves(spec):
             if self._holds_anything(spec):
-                return self._guard(key, lambda: self._cleanup(spec, ref))
+                return self._guard(key, lambda: self._cleanup(spec, ref), ref=ref)
             return DONE
         return self._guard(key, lambda: self._ensure(spec, ref), ref=ref)
 
