@@ -18,7 +18,9 @@ from localcluster.versions import KUBERNETES_VERSION
 def _cmd_up(args: argparse.Namespace) -> int:
     from localcluster import commands
 
-    return commands.up(workers=args.workers, version=args.version)
+    return commands.up(
+        workers=args.workers, version=args.version, load_balancing=args.load_balancing
+    )
 
 
 def _cmd_down(_: argparse.Namespace) -> int:
@@ -54,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--version",
         default=KUBERNETES_VERSION,
         help=f"Kubernetes version to build and run (default {KUBERNETES_VERSION})",
+    )
+    up.add_argument(
+        "--no-load-balancing",
+        dest="load_balancing",
+        action="store_false",
+        help="do not deploy lbctl and nodeproxy in-cluster (run them as host processes "
+        "with localcluster.loadbalancing instead: benchmarks, debugging)",
     )
     up.set_defaults(func=_cmd_up)
     actions.add_parser("down", help="stop the cluster and remove everything it made").set_defaults(

@@ -29,7 +29,7 @@ from typing import Self
 
 from kubernetes import client, config
 
-from localcluster import addons, cgroups, netns, teardown
+from localcluster import addons, cgroups, incluster, netns, teardown
 from localcluster.build import ensure_cluster_binaries
 from localcluster.controlplane import ControlPlane, ControlPlaneSettings
 from localcluster.images import build_cluster_images
@@ -71,7 +71,12 @@ class LocalCluster:
         progress: Callable[[str], None] = _say,
         ready_timeout: float = 180.0,
         busy_timeout: float = 1800.0,
+        load_balancing: bool = True,
     ) -> None:
+        """`load_balancing`: deploy lbctl and nodeproxy in-cluster from their images
+        (deploy/overlays/local), as users run them. Off, the cluster has no
+        LoadBalancer provider; localcluster.loadbalancing can run both as host
+        processes instead (benchmarks, debugging)."""
         self.specs: list[NodeSpec] = node_specs(workers)
         self.version = version
         self.directory = directory or state_dir()
@@ -79,6 +84,7 @@ class LocalCluster:
         self.say = progress
         self.ready_timeout = ready_timeout
         self.busy_timeout = busy_timeout
+        self.load_balancing = load_balancing
         self.control_plane: ControlPlane | None = None
         self.nodes: list[Node] = []
         self.phases: dict[str, float] = {}
@@ -152,6 +158,8 @@ class LocalCluster:
         self.say(f"building or finding Kubernetes {self.version}, containerd, CoreDNS")
         binaries = ensure_cluster_binaries(self.version)
         tarballs = build_cluster_images(binaries)
+        if self.load_balancing:
+            tarballs += incluster.build_images()
         t = self._phase("build", t)
 
         netns.ensure_safety_net()
@@ -217,6 +225,11 @@ class LocalCluster:
             t = self._phase("dns_serving", t)
         finally:
             api.close()
+        if self.load_balancing:
+            incluster.deploy(
+                self.kubeconfig, nodes=len(self.nodes), say=self.say, timeout=self.ready_timeout
+            )
+            t = self._phase("load_balancing", t)
         self.phases["total"] = round(time.monotonic() - started, 2)
         self._record.ready = True
         self._record.phases = dict(self.phases)

@@ -25,13 +25,15 @@ def _fail(message: str) -> int:
     return 2
 
 
-def up(*, workers: int, version: str) -> int:
+def up(*, workers: int, version: str, load_balancing: bool = True) -> int:
     if os.geteuid() != 0:
         return _fail("cluster up needs root (network namespaces, mounts, cgroups)")
     if not 0 <= workers < MAX_NODES:
         return _fail(f"--workers must be between 0 and {MAX_NODES - 1}")
     try:
-        cluster = LocalCluster(workers, version=version, detached=True).up()
+        cluster = LocalCluster(
+            workers, version=version, detached=True, load_balancing=load_balancing
+        ).up()
     except ClusterBusyError as err:
         return _fail(str(err))
     print(cluster.kubeconfig)

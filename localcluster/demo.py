@@ -1,9 +1,10 @@
 """`localcluster demo`: the main job end to end on the embedded default.
 
-Brings up the local multi-node cluster, runs lbctl (local provider) and
-nodeproxy on it, deploys a sample Deployment behind a LoadBalancer Service,
-and sends HTTP requests from this machine's root namespace (the "outside
-world") to the Service's ingress IP. Everything it started is stopped again
+Brings up the local multi-node cluster with lbctl (local provider) and
+nodeproxy running in it from their images (deploy/overlays/local), deploys a
+sample Deployment behind a LoadBalancer Service, and sends HTTP requests from
+this machine's root namespace (the "outside world") to the Service's ingress
+IP. Everything it started is stopped again
 unless `--keep` is given.
 """
 
@@ -18,8 +19,8 @@ from collections import Counter
 
 from kubernetes import client
 
+from localcluster import incluster
 from localcluster.cluster import LocalCluster
-from localcluster.loadbalancing import LoadBalancing
 from localcluster.netns import LB_POOL
 from localcluster.versions import AGNHOST_IMAGE
 
@@ -36,29 +37,33 @@ def _say(message: str) -> None:
 
 def run_demo(*, keep: bool = False) -> int:
     started = time.monotonic()
-    _say("bringing up the local cluster (the first run builds Kubernetes; later runs reuse it)")
+    _say(
+        "bringing up the local cluster with lbctl and nodeproxy in-cluster "
+        "(the first run builds Kubernetes and the images; later runs reuse them)"
+    )
     cluster = LocalCluster(workers=2)
     cluster.up()
     try:
         _say(f"cluster ready in {time.monotonic() - started:.0f}s; kubeconfig {cluster.kubeconfig}")
-        nodes = [n.spec.name for n in cluster.nodes]
-        with LoadBalancing(cluster.kubeconfig, nodes, log_dir=cluster.directory / "lb-logs"):
-            _say(f"lbctl (local provider, pool {LB_POOL}) and nodeproxy on {len(nodes)} nodes")
-            api = cluster.api_client()
-            try:
-                ip = _deploy(api)
-                _say(f"{NAMESPACE}/{NAME} got ingress {ip}")
-                answers = _requests(ip)
-                _say(
-                    f"{REQUESTS} requests to http://{ip}/hostname, answered by: "
-                    + ", ".join(f"{pod} x{count}" for pod, count in sorted(answers.items()))
-                )
-                _say(f"done in {time.monotonic() - started:.0f}s")
-                if keep:
-                    _say(f"kubeconfig: {cluster.kubeconfig}; press Ctrl-C to stop")
-                    threading.Event().wait()
-            finally:
-                api.close()
+        _say(
+            f"lbctl (Deployment, local provider, pool {LB_POOL}) and nodeproxy "
+            f"(DaemonSet on {len(cluster.nodes)} nodes) run in namespace {incluster.NAMESPACE}"
+        )
+        api = cluster.api_client()
+        try:
+            ip = _deploy(api)
+            _say(f"{NAMESPACE}/{NAME} got ingress {ip}")
+            answers = _requests(ip)
+            _say(
+                f"{REQUESTS} requests to http://{ip}/hostname, answered by: "
+                + ", ".join(f"{pod} x{count}" for pod, count in sorted(answers.items()))
+            )
+            _say(f"done in {time.monotonic() - started:.0f}s")
+            if keep:
+                _say(f"kubeconfig: {cluster.kubeconfig}; press Ctrl-C to stop")
+                threading.Event().wait()
+        finally:
+            api.close()
     finally:
         cluster.down()
         _say("stopped everything")

@@ -3,15 +3,18 @@
 The runner sits in the root network namespace on the node bridge `lbk0`, so
 node and load-balancer addresses are reachable directly; the guard keeps
 every runner probe inside 198.18.0.0/15. The LoadBalancer provider is lbctl
-(local provider, pool 198.18.0.200-250) with one nodeproxy per node.
+(local provider, pool 198.18.0.200-250) with one nodeproxy per node, both
+running in the cluster from their images as the cluster deploys them
+(`localcluster.incluster`: the lbctl Deployment, the nodeproxy DaemonSet).
 
 Guarantees:
-- one cluster and one set of provider processes serve every pytest process
-  of the run (xdist workers): a file lock orders them, a share file lists
-  the pids of the pytest processes using it, and the last one out stops
-  what the run started;
+- one cluster serves every pytest process of the run (xdist workers): a
+  file lock orders them, a share file lists the pids of the pytest
+  processes using it, and the last one out stops what the run started;
 - a cluster that was already up (`localcluster up`) is used and left
-  running; a cluster this adapter started is torn down at the end;
+  running (its in-cluster load balancing is applied again, which changes
+  nothing when it is there); a cluster this adapter started is torn down at
+  the end;
 - without root, without the `localcluster` package, or when the cluster
   cannot start, `ClusterStartError` carries the cause: the local cluster is
   the one place the suite knows what must be there, so every test errors
@@ -36,9 +39,7 @@ from conformance.guard import DestinationGuard
 from conformance.settings import SuiteSettings
 
 SHARE_DIR = Path("/run/lbctl-conformance")
-POOL = "198.18.0.200-198.18.0.250"
 WORKERS = 2
-CONTROLLER_METRICS = "198.18.0.1:10280"
 
 
 @dataclass
@@ -48,7 +49,6 @@ class Share:
     users: list[int] = field(default_factory=list)
     owned: bool = False
     kubeconfig: str = ""
-    pids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> Share:
@@ -56,7 +56,7 @@ class Share:
             share = cls(**json.loads((SHARE_DIR / "share.json").read_text()))
         except (OSError, ValueError, TypeError):
             return cls()
-        share.users = [pid for pid in share.users if procs.alive(pid, "")]
+        share.users = [pid for pid in share.users if procs.alive(pid)]
         return share
 
     def save(self) -> None:
@@ -83,7 +83,7 @@ def _running_cluster() -> Path | None:
     record = ClusterRecord.load(state_dir())
     if record is None or not record.ready:
         return None
-    if not all(procs.alive(pid, "") for pid in record.pids.values()):
+    if not all(procs.alive(pid) for pid in record.pids.values()):
         return None
     return Path(record.kubeconfig)
 
@@ -127,33 +127,17 @@ def _collect_quietly() -> None:
         gc.collect()
 
 
-def _node_names() -> list[str]:
+def _ensure_load_balancing(kubeconfig: Path) -> None:
+    """lbctl and nodeproxy in-cluster on a cluster started without them."""
+    from localcluster import incluster
     from localcluster.state import ClusterRecord, state_dir
 
     record = ClusterRecord.load(state_dir())
-    return [n.name for n in record.nodes] if record else []
-
-
-def _start_provider(kubeconfig: Path) -> dict[str, int]:
-    from localcluster.loadbalancing import controller_command, nodeproxy_command
-
-    logs = SHARE_DIR / "logs"
-    pids = {
-        "lbctl": procs.start(
-            controller_command(kubeconfig, pool=POOL, metrics_addr=CONTROLLER_METRICS),
-            logs / "lbctl.log",
-        )
-    }
-    for node in _node_names():
-        pids[f"nodeproxy/{node}"] = procs.start(
-            nodeproxy_command(kubeconfig, node, pool=POOL, metrics_addr=""),
-            logs / f"nodeproxy-{node}.log",
-        )
-    return pids
-
-
-def _marker(name: str) -> str:
-    return "nodeproxy" if name.startswith("nodeproxy") else "lbctl"
+    nodes = len(record.nodes) if record else WORKERS + 1
+    try:
+        incluster.deploy(kubeconfig, nodes=nodes)
+    except incluster.InClusterError as err:
+        raise ClusterStartError(f"lbctl and nodeproxy did not start in-cluster: {err}") from err
 
 
 def _attach() -> Share:
@@ -161,11 +145,8 @@ def _attach() -> Share:
     kubeconfig = _running_cluster()
     if kubeconfig is None:
         kubeconfig, share.owned = _start_cluster(), True
-        share.pids = {}
-    if not share.pids or not all(procs.alive(p, _marker(n)) for n, p in share.pids.items()):
-        for name, pid in share.pids.items():
-            procs.stop(pid, _marker(name))
-        share.pids = _start_provider(kubeconfig)
+    elif not share.users:
+        _ensure_load_balancing(kubeconfig)
     share.kubeconfig = str(kubeconfig)
     share.users.append(os.getpid())
     share.save()
@@ -178,8 +159,6 @@ def _detach() -> None:
     if share.users:
         share.save()
         return
-    for name, pid in share.pids.items():
-        procs.stop(pid, _marker(name))
     if share.owned:
         _stop_cluster()
     (SHARE_DIR / "share.json").unlink(missing_ok=True)
