@@ -48,6 +48,10 @@ from nodeproxy.nft import RenderSettings
 
 log = logging.getLogger(__name__)
 
+#: seconds between the informers' resyncs (a change missed is repaired by then)
+RESYNC_PERIOD = 300.0
+LEASE_RESYNC_PERIOD = 60.0
+
 
 @dataclass(frozen=True)
 class AgentSettings:
@@ -60,7 +64,6 @@ class AgentSettings:
     max_connections: int = 65536
     tcp_idle_timeout: int = 3600
     udp_idle_timeout: int = 120
-    resync_period: float = 300.0
 
 
 class _Dirty:
@@ -116,7 +119,7 @@ class Agent:
             service_from_api,
             _Dirty(self._dirty),
             clock=self._clock,
-            resync_period=settings.resync_period,
+            resync_period=RESYNC_PERIOD,
         )
         self.nodes: Informer[NodeInfo] = Informer(
             "nodes",
@@ -124,7 +127,7 @@ class Agent:
             node_from_api,
             _Dirty(self._dirty),
             clock=self._clock,
-            resync_period=settings.resync_period,
+            resync_period=RESYNC_PERIOD,
         )
         leases = Leases(api, settings.lease_namespace)
         membership = Membership(self._clock)
@@ -134,7 +137,7 @@ class Agent:
             lease_from_api,
             membership,
             clock=self._clock,
-            resync_period=60.0,
+            resync_period=LEASE_RESYNC_PERIOD,
         )
         self.announcer = Announcer(
             leases,
