@@ -7,8 +7,8 @@ Leases only through `Leases`, and see a Lease only as a frozen `LeaseRecord`.
 Guarantees:
 - Every failure is an lbcommon.errors type with the original chained: 409 is
   ConflictError; 403 ForbiddenError naming the verb and the resource; 429
-  ThrottledError (with the server's Retry-After); 5xx, timeouts and dropped
-  connections TemporaryError; 400, 422 and other client errors PermanentError.
+  ThrottledError (with the server's Retry-After); 400 and 422 PermanentError;
+  5xx, other statuses, timeouts and dropped connections TemporaryError.
   A missing Lease is not an error: `get` returns None and `delete` False.
 - `hold` and `release` are optimistic: a PUT at the resourceVersion the
   caller read (else ConflictError), so of two racing candidates exactly one
@@ -98,22 +98,34 @@ def api_error(err: Exception, *, verb: str, resource: str) -> LbctlError:
     """The lbcommon.errors type for a failed call (`raise api_error(...) from err`).
 
     404 is not mapped here: whether absence is an answer or a failure is the
-    caller's call (`Leases` treats it as an answer).
+    caller's call (`Leases` treats it as an answer). Messages start with
+    "<verb> <resource>" and carry the apiserver's own Status message.
     """
     what = f"{verb} {resource}"
-    if isinstance(err, ApiException):
-        status = int(err.status or 0)
-        text = f"{what}: HTTP {status} {err.reason or ''}".rstrip()
-        if status == 409:
-            return ConflictError(f"{what}: changed by another writer")
-        if status == 403:
-            return ForbiddenError(f"{what}: forbidden (check RBAC for verb {verb!r})")
-        if status == 429:
-            return ThrottledError(text, retry_after=_retry_after(err))
-        if status >= 500 or status == 0:
-            return TemporaryError(text, retry_after=_retry_after(err))
-        return PermanentError(text)
-    return TemporaryError(f"{what}: {type(err).__name__}: {err}")
+    if not isinstance(err, ApiException):
+        return TemporaryError(f"{what}: {type(err).__name__}: {err}")
+    status = int(err.status or 0)
+    detail = _message(err)
+    if status == 409:
+        return ConflictError(f"{what}: conflict: {detail}")
+    if status == 403:
+        return ForbiddenError(f"{what}: forbidden: {detail}")
+    if status == 429:
+        return ThrottledError(f"{what}: throttled: {detail}", retry_after=_retry_after(err))
+    if status in (400, 422):
+        return PermanentError(f"{what}: HTTP {status} {detail}")
+    return TemporaryError(f"{what}: HTTP {status} {detail}", retry_after=_retry_after(err))
+
+
+def _message(err: ApiException) -> str:
+    """The apiserver's Status message if the body carries one, else the HTTP reason."""
+    try:
+        body = json.loads(err.body or b"")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(err.reason or "")
 
 
 def _retry_after(err: ApiException) -> float | None:

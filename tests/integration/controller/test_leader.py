@@ -256,7 +256,8 @@ def test_forbidden_names_the_verb_and_resource(
     with pytest.raises(ForbiddenError) as caught:
         call(Leases(nobody, namespace))
     message = str(caught.value)
-    assert message.startswith(f"{verb} leases.coordination.k8s.io {namespace}/x")
+    assert message.startswith(f"{verb} leases.coordination.k8s.io {namespace}/x: forbidden")
+    assert "lbctl-test-nobody" in message  # the apiserver's own words: who was refused
 
 
 @pytest.mark.parametrize(
@@ -269,6 +270,7 @@ def test_forbidden_names_the_verb_and_resource(
         pytest.param(ApiException(status=503), TemporaryError, None, id="503"),
         pytest.param(ApiException(status=400), PermanentError, None, id="400"),
         pytest.param(ApiException(status=422), PermanentError, None, id="422"),
+        pytest.param(ApiException(status=401), TemporaryError, None, id="401-token-rotates"),
         pytest.param(ProtocolError("connection reset"), TemporaryError, None, id="dropped"),
         pytest.param(ConnectionRefusedError(111, "refused"), TemporaryError, None, id="refused"),
     ],
