@@ -51,6 +51,8 @@ T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 PAGE_SIZE = 500
+#: the event source and reporting component
+COMPONENT = "lbctl"
 
 
 def call(verb: str, resource: str, target: str, func: Callable[[], T]) -> T:
@@ -122,10 +124,9 @@ def _retry_after(headers: Any) -> float | None:
 class KubeGateway:
     """The controller's apiserver calls (lbctl.controller.ports.ClusterGateway)."""
 
-    def __init__(self, api: client.ApiClient, *, component: str = "lbctl") -> None:
+    def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
-        self.component = component
         self._host = os.uname().nodename
 
     def close(self) -> None:
@@ -272,8 +273,8 @@ class KubeGateway:
             type=type_,
             reason=reason,
             message=message[:1024],
-            source=client.V1EventSource(component=self.component, host=self._host),
-            reporting_component=self.component,
+            source=client.V1EventSource(component=COMPONENT, host=self._host),
+            reporting_component=COMPONENT,
             reporting_instance=self._host,
             first_timestamp=now,
             last_timestamp=now,
