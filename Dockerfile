@@ -18,9 +18,11 @@
 
 # ---- the Python runtime both programs run on: Debian's own Python 3.11 -------
 FROM docker.io/library/debian:bookworm-20260824-slim AS python
+# pydoc's topic texts and the stdlib's test support are for interactive use
+# and CPython's own tests: 2 MB no program here reads.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3.11 \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /usr/lib/python3.11/pydoc_data /usr/lib/python3.11/test
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 

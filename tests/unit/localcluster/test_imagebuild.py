@@ -432,3 +432,32 @@ def test_archives_are_cached_under_the_cache_root(
     assert path.is_relative_to(tmp_path)
     assert builder.buildah.root.is_relative_to(tmp_path)
     assert path.name == "nodeproxy-" + "ab" * 8 + ".tar"
+
+
+def _lock_parents(text: str) -> dict[str, set[str]]:
+    """package -> the packages the lock says need it ("# via" notes)."""
+    parents: dict[str, set[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        pin = re.match(r"([A-Za-z0-9_.-]+)==", line)
+        if pin:
+            current = pin.group(1).lower()
+            parents[current] = set()
+            continue
+        via = re.match(r"\s+#\s+(?:via\s+)?([A-Za-z0-9_.-]+)\s*$", line)
+        if current and via and via.group(1) != "via":
+            parents[current].add(via.group(1).lower())
+    return parents
+
+
+@pytest.mark.parametrize("lock", ["core.txt", "gce.txt", "aws.txt", "all.txt"])
+def test_pruned_packages_are_needed_by_aiohttp_only(lock: str) -> None:
+    script = (REPO_ROOT / "requirements" / "prune-venv.sh").read_text()
+    uninstall = re.search(r"uninstall --yes ([^\n]+)", script)
+    assert uninstall is not None
+    removed = set(uninstall.group(1).split())
+    parents = _lock_parents((REPO_ROOT / "requirements" / lock).read_text())
+    assert "aiohttp" in removed and parents["aiohttp"] == {"kubernetes"}
+    for package in removed - {"aiohttp"}:
+        assert parents[package], package
+        assert parents[package] <= removed, (package, parents[package] - removed)
