@@ -13,6 +13,7 @@ from lbcommon.clock import FakeClock
 from lbcommon.model import CLEANUP_FINALIZER, OWNER_ANNOTATION
 from tests.integration.controller.conftest import (
     ControllerHarness,
+    Probe,
     RecordingProvider,
     events,
     ingress_ip,
@@ -281,7 +282,8 @@ def _names(core: client.CoreV1Api, namespace: str) -> set[str]:
 def test_failures_retry_with_backoff_and_do_not_block_others(
     kube: client.ApiClient, namespace: str, harness: ControllerHarness
 ) -> None:
-    controller = harness.start(pools=[POOL_RANGE])
+    clock = FakeClock()
+    controller = harness.start(pools=[POOL_RANGE], clock=clock)
     provider = controller.provider
     assert isinstance(provider, RecordingProvider)
     key = f"{namespace}/flaky"
@@ -291,11 +293,22 @@ def test_failures_retry_with_backoff_and_do_not_block_others(
     core.create_namespaced_service(namespace, lb_service("steady", harness.lb_class))
     wait_ingress(kube, namespace, "steady")
     wait_event(kube, namespace, "flaky", reason="SyncLoadBalancerFailed", contains="injected")
+
+    def after_a_backoff(done: Probe) -> Probe:
+        """Each look first lets the longest backoff (the 2 s cap) pass on the clock."""
+
+        def probe() -> object:
+            clock.step(2.0)
+            return done()
+
+        return probe
+
     wait_for(
-        "three attempts", lambda: len([c for c in provider.calls_of("ensure") if c.key == key]) >= 3
+        "three attempts",
+        after_a_backoff(lambda: len([c for c in provider.calls_of("ensure") if c.key == key]) >= 3),
     )
     provider.fail_ensure.clear()
-    wait_ingress(kube, namespace, "flaky")
+    wait_for("flaky served", after_a_backoff(lambda: ingress_ip(kube, namespace, "flaky")))
 
 
 def test_recreated_service_releases_the_old_ones_resources(
