@@ -6,7 +6,7 @@ Guarantees:
   `**`, `!` exceptions, last match wins, a matched directory takes its
   contents along);
 - `input_key` changes when the Dockerfile, an admitted file's path, content or
-  executable bit, the target, a build argument, the reference or the base
+  permission bits, the target, a build argument, the reference or the base
   image changes, and for nothing else (not mtimes, not ignored files, not
   where the context lives);
 - `external_bases` names every image a Dockerfile builds FROM that is not one
@@ -153,8 +153,8 @@ def input_key(recipe: Recipe, *, base_id: str) -> str:
         if path.is_symlink():
             files[rel] = "link:" + os.readlink(path)
         else:
-            executable = "x" if os.access(path, os.X_OK) else "-"
-            files[rel] = f"{executable}:{file_digest(path)}"
+            mode = path.stat().st_mode & 0o7777
+            files[rel] = f"{mode:o}:{file_digest(path)}"
     spec = {
         "reference": recipe.reference,
         "dockerfile": file_digest(recipe.dockerfile),

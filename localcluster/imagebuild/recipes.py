@@ -64,7 +64,12 @@ def stage_agnhost_context(directory: Path, *, agnhost: Path, porter: Path) -> Pa
         if target.exists() and file_digest(target) == file_digest(source):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        target.unlink(missing_ok=True)
+        shutil.copyfile(source, target)
+    # As upstream's build context has them (the module cache's copies are read-only).
+    modes = {"agnhost": 0o755, "porter/localhost.crt": 0o644, "porter/localhost.key": 0o644}
+    for rel, mode in modes.items():
+        (directory / rel).chmod(mode)
     return directory
 
 

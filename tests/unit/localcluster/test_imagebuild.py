@@ -109,7 +109,7 @@ def _create(rel: str) -> Callable[[Path], None]:
         pytest.param(_append("app/main.py", "#\n"), True, id="copied-source-edited"),
         pytest.param(_create("app/extra.py"), True, id="copied-source-added"),
         pytest.param(lambda r: (r / "app/main.py").unlink(), True, id="copied-source-removed"),
-        pytest.param(_chmod_x("app/main.py"), True, id="copied-source-made-executable"),
+        pytest.param(_chmod_x("app/main.py"), True, id="copied-source-mode-changed"),
         pytest.param(_append("requirements/core.txt", "#\n"), True, id="lock-file-edited"),
         pytest.param(_append(".dockerignore", "!notes.md\n"), True, id="context-widened"),
         pytest.param(_append("tests/test_main.py", "#\n"), False, id="ignored-test-edited"),
