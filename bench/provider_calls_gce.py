@@ -19,7 +19,7 @@ together (bounded by the provider's worker count).
 
 Cache choice: one list per resource kind (filtered to names we may own,
 paged by 500) plus one aggregated instance list, shared by every reconcile
-for `cache_ttl` seconds (default 20); the cache only ever proves "nothing to
+for `CACHE_TTL` seconds (20); the cache only ever proves "nothing to
 do": a reconcile that must mutate re-reads its resources with GETs first.
 
 The fake runs in this process on 127.0.0.1 (ephemeral port); nothing else is
@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lbcommon.desired import desired_load_balancer
 from lbcommon.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.metrics import Metrics
-from lbctl.providers.gce import GceProvider, RetryPolicy, Scope, connect
+from lbctl.providers.common.retry import RetryPolicy
+from lbctl.providers.gce import GceProvider, Scope, Timeouts, connect
 from lbctl.providers.gce.diff import plan_ensure
 from lbctl.providers.gce.inventory import DirectReader
 from lbctl.providers.gce.observe import observe
@@ -56,7 +57,8 @@ from tests.fakes.gce import Call, GCEFake
 RESULTS = Path(__file__).parent / "results"
 PROJECT, REGION = "bench", "us-central1"
 SCOPE = Scope(project=PROJECT, region=REGION, network="default", cluster_id="bench")
-RETRY = RetryPolicy(attempts=4, initial=0.01, maximum=0.1, jitter=0.01, operation_poll=0.0)
+RETRY = RetryPolicy(attempts=4, initial=0.01, maximum=0.1, jitter=0.01)
+TIMEOUTS = Timeouts(poll=0.0)
 WORKERS = 4  # controller workers for the resync
 HOLD = 0.05  # seconds the fake holds each addInstance in the join scenario
 
@@ -66,7 +68,9 @@ def _fake() -> GCEFake:
 
 
 def _provider(fake: GCEFake, **options: Any) -> GceProvider:
-    return connect(SCOPE, endpoint=fake.endpoint, metrics=Metrics(), retry=RETRY, **options)
+    return connect(
+        SCOPE, endpoint=fake.endpoint, metrics=Metrics(), retry=RETRY, timeouts=TIMEOUTS, **options
+    )
 
 
 def _nodes(fake: GCEFake, count: int, start: int = 0) -> list[NodeInfo]:

@@ -6,57 +6,51 @@ Guarantees:
   result}` once, `method` named as GCE's discovery document names it
   (`targetPools.addInstance`, `regionOperations.wait`); the client library's
   own retries are switched off (`retry=None`) so the count is exact;
-- throttling, 5xx, transport failures and `resourceNotReady` are retried with
-  exponential backoff and jitter, bounded by the `RetryPolicy` the provider
-  was built with; a mutation keeps its `requestId` across retries, so GCE
-  applies it at most once even when a response was lost;
+- throttling, 5xx, transport failures and `resourceNotReady` are retried by
+  the providers' one `Retrier` (lbctl.providers.common.retry: bounded
+  backoff honouring Retry-After); a mutation keeps its `requestId` across
+  retries, so GCE applies it at most once even when a response was lost;
 - a mutation returns only once its operation is DONE: operations are waited
   on with our own operations clients (built with the same endpoint, never
   `ExtendedOperation.result()`, whose poller ignores the endpoint), for at
-  most `RetryPolicy.operation_timeout` seconds; an operation that ends in
-  error raises as the HTTP error of the same status would;
+  most `Timeouts.operation` seconds of the injected clock, polling every
+  `Timeouts.poll` seconds; an operation that ends in error raises as the
+  HTTP error of the same status would;
 - whatever escapes is an lbctl error chaining the library's exception.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import requests
-import tenacity
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
 
+from lbcommon.clock import Clock
 from lbcommon.errors import TemporaryError
 from lbctl.metrics import Metrics
+from lbctl.providers.common.retry import Retrier
 from lbctl.providers.gce import errors
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DONE = compute_v1.Operation.Status.DONE
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How long to keep trying; pass a small one in tests, not a global."""
+class Timeouts:
+    """How long one request and one long-running operation may take."""
 
-    attempts: int = 6
-    initial: float = 0.5
-    maximum: float = 16.0
-    jitter: float = 1.0
     #: seconds one HTTP request may take
-    request_timeout: float = 60.0
+    request: float = 60.0
     #: seconds a long-running operation may take before the reconcile gives up
-    operation_timeout: float = 600.0
+    operation: float = 600.0
     #: pause between operation polls when the server answers before DONE
-    operation_poll: float = 1.0
+    poll: float = 1.0
 
 
 class Caller:
@@ -66,13 +60,17 @@ class Caller:
         self,
         *,
         metrics: Metrics,
-        policy: RetryPolicy,
+        retrier: Retrier,
+        timeouts: Timeouts,
+        clock: Clock,
         project: str,
         region_operations: compute_v1.RegionOperationsClient,
         global_operations: compute_v1.GlobalOperationsClient,
     ) -> None:
         self._metrics = metrics
-        self.policy = policy
+        self._retrier = retrier
+        self.timeouts = timeouts
+        self._clock = clock
         self._project = project
         self._region_ops = region_operations
         self._global_ops = global_operations
@@ -116,7 +114,7 @@ class Caller:
 
     def _once(self, method: str, call: Callable[[float], T]) -> T:
         try:
-            value = call(self.policy.request_timeout)
+            value = call(self.timeouts.request)
         except gexc.GoogleAPICallError as error:
             self._count(method, str(error.code or "error"))
             raise
@@ -127,35 +125,24 @@ class Caller:
         return value
 
     def _retrying(self, method: str, attempt: Callable[[], T]) -> T:
-        policy = self.policy
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts),
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
-            ),
-            retry=tenacity.retry_if_exception(errors.retryable),
-            before_sleep=lambda state: log.info(
-                "retrying %s after %s", method, state.outcome and state.outcome.exception()
-            ),
-            reraise=True,
-        )
         try:
-            return retrying(attempt)
+            return self._retrier.call(method, attempt)
         except (gexc.GoogleAPICallError, requests.exceptions.RequestException) as err:
-            raise errors.translate(err, method=method, retry_after=policy.maximum) from err
+            after = self._retrier.after_giving_up(err)
+            raise errors.translate(err, method=method, retry_after=after) from err
 
     def _wait(self, method: str, operation: compute_v1.Operation) -> gexc.GoogleAPICallError | None:
         """Poll until DONE; the operation's own error (if any) is returned, not raised."""
-        deadline = time.monotonic() + self.policy.operation_timeout
+        deadline = self._clock.now() + self.timeouts.operation
         while operation.status != DONE:
-            if time.monotonic() > deadline:
+            if self._clock.now() > deadline:
                 raise TemporaryError(
                     f"{method}: operation {operation.name} not done after "
-                    f"{self.policy.operation_timeout:.0f}s"
+                    f"{self.timeouts.operation:.0f}s"
                 )
             operation = self._poll(operation)
-            if operation.status != DONE and self.policy.operation_poll:
-                time.sleep(self.policy.operation_poll)
+            if operation.status != DONE and self.timeouts.poll:
+                self._clock.sleep(self.timeouts.poll)
         if operation.error and operation.error.errors:
             first = operation.error.errors[0]
             return errors.operation_failure(

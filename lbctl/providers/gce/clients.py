@@ -67,10 +67,8 @@ class Clients:
         self.health_checks.close()
 
 
-def make_clients(
-    *, project: str, endpoint: str | None, credentials: Credentials | None = None
-) -> Clients:
-    creds = credentials if credentials is not None else credentials_for(endpoint)
+def make_clients(*, project: str, endpoint: str | None) -> Clients:
+    creds = credentials_for(endpoint)
     options: dict[str, Any] = {}
     if endpoint:
         options["api_endpoint"] = endpoint

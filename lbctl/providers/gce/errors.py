@@ -5,6 +5,10 @@ Guarantees:
   operation's error `code`), never message text;
 - `retryable` holds for throttling (429, 403 rateLimitExceeded), 5xx,
   transport failures and `resourceNotReady`; everything else is final;
+  `retry_after` is the Retry-After header the failed response carried;
+- 404 is ResourceMissingError (a cloud resource, never the Service); a 403
+  that is not about rates or quotas is ForbiddenError; other 4xx are
+  ProviderError (permanent);
 - `translate` returns an lbctl error; callers raise it `from` the original,
   so the library exception stays chained for logs.
 """
@@ -16,14 +20,9 @@ from typing import Any
 import requests
 from google.api_core import exceptions as gexc
 
-from lbcommon.errors import (
-    ConflictError,
-    LbctlError,
-    ProviderError,
-    ResourceMissingError,
-    TemporaryError,
-    ThrottledError,
-)
+from lbcommon.errors import ConflictError, LbctlError, ProviderError, TemporaryError
+from lbctl.providers.common.failures import by_status
+from lbctl.providers.common.retry import parse_retry_after
 
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "QUOTA_EXCEEDED"})
@@ -77,12 +76,21 @@ def retryable(error: BaseException) -> bool:
     return status == 400 and reason in NOT_READY_REASONS
 
 
+def retry_after(error: BaseException) -> float | None:
+    """The Retry-After (seconds) of the HTTP response behind `error`, if it had one."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None or not hasattr(headers, "get"):
+        return None
+    return parse_retry_after(headers.get("Retry-After"))
+
+
 def throttled(error: BaseException) -> bool:
     status = status_of(error)
     return status == 429 or (status == 403 and reason_of(error) in RATE_REASONS)
 
 
-def translate(error: BaseException, *, method: str, retry_after: float | None = None) -> LbctlError:
+def translate(error: BaseException, *, method: str, retry_after: float) -> LbctlError:
     """The lbctl error for a failed call of `method` (e.g. `targetPools.insert`)."""
     text = f"{method}: {error}"
     if isinstance(error, requests.exceptions.RequestException):
@@ -90,21 +98,17 @@ def translate(error: BaseException, *, method: str, retry_after: float | None = 
     if not isinstance(error, gexc.GoogleAPICallError):
         return ProviderError(text)
     status, reason = status_of(error), reason_of(error)
-    if throttled(error):
-        return ThrottledError(text, retry_after=retry_after)
-    if status == 404:
-        return ResourceMissingError(text)
     if status == 409:
         return AlreadyExistsError(text)
     if status == 412:
         return PreconditionError(text)
     if reason in IN_USE_REASONS:
         return InUseError(text)
-    if reason in NOT_READY_REASONS or (status is not None and status >= 500):
+    if reason in NOT_READY_REASONS:
         return TemporaryError(text)
     if reason in QUOTA_REASONS:
         return QuotaError(text)
-    return ProviderError(text)
+    return by_status(status, text, throttled=throttled(error), retry_after=retry_after)
 
 
 def operation_failure(status: int, code: str, message: str) -> gexc.GoogleAPICallError:

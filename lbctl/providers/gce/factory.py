@@ -8,13 +8,13 @@ settings are a one-line UsageError; everything opened is closed by
 
 from __future__ import annotations
 
-from google.auth.credentials import Credentials
-
+from lbcommon.clock import Clock, RealClock
 from lbcommon.flags import UsageError
 from lbctl.metrics import Metrics
-from lbctl.providers.gce import names
+from lbctl.providers.common.retry import Retrier, RetryPolicy
+from lbctl.providers.gce import errors, names
 from lbctl.providers.gce.api import ComputeApi
-from lbctl.providers.gce.calls import Caller, RetryPolicy
+from lbctl.providers.gce.calls import Caller, Timeouts
 from lbctl.providers.gce.clients import api_root, make_clients
 from lbctl.providers.gce.convert import Links
 from lbctl.providers.gce.names import Scope
@@ -27,29 +27,35 @@ def connect(
     *,
     endpoint: str | None,
     metrics: Metrics,
-    credentials: Credentials | None = None,
     retry: RetryPolicy | None = None,
-    cache_ttl: float = 20.0,
+    timeouts: Timeouts | None = None,
+    clock: Clock | None = None,
     backend_workers: int = 16,
 ) -> GceProvider:
-    """A provider talking to `endpoint` (default: the real Compute API)."""
+    """A provider talking to `endpoint` (default: the real Compute API).
+
+    `clock` (default the real one) times retries, operation waits and the
+    read cache; tests pass a FakeClock so nothing sleeps.
+    """
     if not names.valid_cluster_id(scope.cluster_id):
         raise UsageError(
             f"--cluster-id {scope.cluster_id!r} cannot name GCE resources: use 1-46 "
             "lower-case letters, digits or dashes"
         )
-    clients = make_clients(project=scope.project, endpoint=endpoint, credentials=credentials)
+    clients = make_clients(project=scope.project, endpoint=endpoint)
+    clock = clock or RealClock()
+    retrier = Retrier(retry, clock=clock, failures=errors)
     caller = Caller(
         metrics=metrics,
-        policy=retry or RetryPolicy(),
+        retrier=retrier,
+        timeouts=timeouts or Timeouts(),
+        clock=clock,
         project=scope.project,
         region_operations=clients.region_operations,
         global_operations=clients.global_operations,
     )
     api = ComputeApi(clients, caller, scope, Links(api_root(endpoint), scope))
-    return GceProvider(
-        api, cache_ttl=cache_ttl, backend_workers=backend_workers, on_close=(clients,)
-    )
+    return GceProvider(api, clock=clock, backend_workers=backend_workers, on_close=(clients,))
 
 
 def build_gce_provider(settings: Settings, metrics: Metrics) -> GceProvider:

@@ -12,6 +12,7 @@ Guarantees:
 - every mutation marks its resource dirty *before* the call; a dirty entry
   is re-read with a GET by the next reader (a crash right after the call
   leaves it dirty), and a refresh that started before the mark keeps it;
+- ages are measured on the injected `Clock`, so tests step a FakeClock;
 - refreshes are single-flight: concurrent callers wait for one listing;
 - instances (for network tags) are listed with one aggregated call when a
   wanted instance is unknown or the list is older than `ttl`.
@@ -20,11 +21,11 @@ Guarantees:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from lbcommon.clock import Clock
 from lbctl.providers.gce.api import ComputeApi
 from lbctl.providers.gce.names import Ref
 from lbctl.providers.gce.resources import (
@@ -62,9 +63,8 @@ class Reader(Protocol):
 class Inventory:
     """The cache; thread-safe."""
 
-    def __init__(
-        self, api: ComputeApi, *, ttl: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, api: ComputeApi, *, ttl: float, clock: Clock) -> None:
+        """`ttl`: seconds of `clock` a listing serves before it is listed again."""
         self.api = api
         self.ttl = ttl
         self._clock = clock
@@ -83,9 +83,9 @@ class Inventory:
         limit = self.ttl if max_age is None else max_age
         with self._refreshing:
             current = self._listing
-            if current is not None and self._clock() - current.taken_at <= limit:
+            if current is not None and self._clock.now() - current.taken_at <= limit:
                 return current
-            started = self._clock()
+            started = self._clock.now()
             listed: dict[Kind, Mapping[str, Resource]] = {
                 Kind.ADDRESS: _by_name(self.api.list_addresses()),
                 Kind.FIREWALL: _by_name(self.api.list_firewalls()),
@@ -103,7 +103,7 @@ class Inventory:
     def forget(self, kind: Kind, name: str) -> None:
         """Mark a resource dirty: about to change, so re-read it before trusting."""
         with self._lock:
-            self._dirty[(kind, name)] = self._clock()
+            self._dirty[(kind, name)] = self._clock.now()
             self._fresh.pop((kind, name), None)
 
     def cached(self, kind: Kind, name: str, listing: Listing) -> Resource | None:
@@ -128,9 +128,9 @@ class Inventory:
         """Instances among `wanted` that exist (listing them again when needed)."""
         refs = set(wanted)
         with self._refreshing:
-            stale = self._instances_at is None or self._clock() - self._instances_at > self.ttl
+            stale = self._instances_at is None or self._clock.now() - self._instances_at > self.ttl
             if stale or not refs <= self._instances.keys():
-                at = self._clock()
+                at = self._clock.now()
                 self._instances = {i.ref: i for i in self.api.list_instances()}
                 self._instances_at = at
             return {ref: self._instances[ref] for ref in refs if ref in self._instances}

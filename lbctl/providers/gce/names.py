@@ -3,9 +3,10 @@
 Guarantees:
 - every name is a deterministic function of the Service UID (or of the
   cluster id, for the shared node health check), exactly as upstream
-  cloud-provider-gcp names them, so a retry after a crash finds and adopts
-  what an earlier attempt made, and a cluster can move between the two
-  controllers;
+  cloud-provider-gcp names them (the load balancer's own name is the one
+  every provider shares, lbctl.providers.common.names.lb_name), so a retry
+  after a crash finds and adopts what an earlier attempt made, and a
+  cluster can move between the two controllers;
 - ownership is written into each resource's description as JSON: the
   upstream key `kubernetes.io/service-name` plus our cluster id and the
   Service UID; `parse_owner` never raises on foreign descriptions;
@@ -22,17 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbcommon.model import ServiceKey
+from lbctl.providers.common.names import SERVICE_NAME_KEY, SERVICE_UID_KEY
 
-SERVICE_NAME_KEY = "kubernetes.io/service-name"
 SERVICE_IP_KEY = "kubernetes.io/service-ip"
 CLUSTER_ID_KEY = "lbctl.io/cluster-id"
-SERVICE_UID_KEY = "lbctl.io/service-uid"
 
 #: GCE resource names: RFC 1035, 1-63 characters.
 NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 #: what a cluster id may be so that `k8s-<id>-node-http-hc` is a valid name
 CLUSTER_ID_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,44}[a-z0-9])?")
-LB_NAME_LENGTH = 32
 #: the second target-pool name of a load balancer, used while affinity changes
 ALT_POOL_SUFFIX = "-alt"
 #: regex (GCE list filters, RE2 full match) of load-balancer names
@@ -47,11 +46,6 @@ class Scope:
     region: str
     network: str
     cluster_id: str
-
-
-def lb_name(uid: str) -> str:
-    """`"a"` + the UID without dashes, cut to 32 characters (upstream's name)."""
-    return ("a" + uid.replace("-", ""))[:LB_NAME_LENGTH]
 
 
 def firewall_name(name: str) -> str:

@@ -25,7 +25,7 @@ from lbcommon.errors import ConflictError
 from lbcommon.model import OwnedResource
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
-from lbctl.providers.gce.executor import Executor
+from lbctl.providers.gce.apply import Applier
 from lbctl.providers.gce.inventory import Resource, get_one
 from lbctl.providers.gce.resources import Kind, Pool
 
@@ -63,12 +63,12 @@ def list_owned(api: ComputeApi) -> list[OwnedResource]:
     return found
 
 
-def delete_owned(api: ComputeApi, executor: Executor, resource: OwnedResource) -> None:
+def delete_owned(api: ComputeApi, applier: Applier, resource: OwnedResource) -> None:
     """Delete one resource `list_owned` found, if it is still ours."""
     kind = Kind(resource.kind)
     shared = names.shared_health_check_name(api.scope.cluster_id)
     if resource.name in (shared, names.health_check_firewall_name(shared, shared=True)):
-        if not executor.release_shared(shared, service="(gc)"):
+        if not applier.release_shared(shared, service="(gc)"):
             raise ConflictError(f"{resource.name} is in use by a target pool")
         return
     current = get_one(api, kind, resource.name)

@@ -1,11 +1,12 @@
 """`GceProvider`: the Provider protocol over target-pool network load balancers.
 
-Each operation is read -> pure diff -> steps -> executor:
+Each operation is read -> pure diff -> ordered steps -> the shared executor
+(lbctl.providers.common), the same pattern as the aws provider:
 - `ensure` reads from the round's inventory; when the diff is empty (the
   steady state of a resync) it returns with zero API calls of its own; when
   not, it re-reads the load balancer's resources with GETs, settles the IP
   first, then applies the rest; `Replan` (409/412/404 races) re-reads and
-  re-diffs, a bounded number of times;
+  re-diffs, a bounded number of times (common.executor.converge);
 - `update_backends` lists every kind once, fresh, then converges all load
   balancers concurrently (a bounded thread pool): for a node change that is
   one addInstance/removeInstance per target pool, all in flight together;
@@ -20,11 +21,11 @@ Calls for one load balancer are serialised by a per-name lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-from lbcommon.errors import ConflictError, LbctlError, ResourceMissingError, TemporaryError
+from lbcommon.clock import Clock
+from lbcommon.errors import LbctlError
 from lbcommon.model import (
     Change,
     Ingress,
@@ -33,11 +34,14 @@ from lbcommon.model import (
     OwnedResource,
     ServiceKey,
 )
-from lbctl.providers.gce import diff, names, owned
+from lbctl.providers.common.executor import converge
+from lbctl.providers.common.locks import KeyedLocks, SharedLock
+from lbctl.providers.common.names import lb_name
+from lbctl.providers.common.steps import changes
+from lbctl.providers.gce import diff, owned
 from lbctl.providers.gce.api import ComputeApi
-from lbctl.providers.gce.executor import Executor, Replan
+from lbctl.providers.gce.apply import Applier
 from lbctl.providers.gce.inventory import CachedReader, DirectReader, Inventory, Listing, Reader
-from lbctl.providers.gce.locks import KeyedLocks, SharedLock
 from lbctl.providers.gce.names import Scope
 from lbctl.providers.gce.observe import observe
 from lbctl.providers.gce.resources import Kind, Observed
@@ -46,8 +50,8 @@ from lbctl.providers.gce.steps import Step, Verb
 
 log = logging.getLogger(__name__)
 
-#: read-diff-apply rounds per call before giving up with ConflictError
-MAX_ROUNDS = 6
+#: seconds one round's listing serves no-op reconciles (a resync round's length)
+CACHE_TTL = 20.0
 
 
 class GceProvider:
@@ -59,18 +63,18 @@ class GceProvider:
         self,
         api: ComputeApi,
         *,
-        cache_ttl: float = 20.0,
+        clock: Clock,
         backend_workers: int = 16,
         on_close: Sequence[object] = (),
     ) -> None:
-        """`cache_ttl`: how long one round's listing serves no-op reconciles;
+        """`clock` measures how long one round's listing serves (CACHE_TTL);
         `backend_workers`: concurrent target-pool updates in `update_backends`;
         `on_close`: objects whose `close()` `close` calls (the clients)."""
         self.api = api
         self.scope: Scope = api.scope
-        self.inventory = Inventory(api, ttl=cache_ttl)
+        self.inventory = Inventory(api, ttl=CACHE_TTL, clock=clock)
         self._shared = SharedLock()
-        self._executor = Executor(api, self.inventory, self._shared)
+        self._applier = Applier(api, self.inventory, self._shared)
         self._locks = KeyedLocks()
         self._workers = max(1, backend_workers)
         self._on_close = tuple(on_close)
@@ -89,7 +93,7 @@ class GceProvider:
 
     def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
         spec = self._spec(lb)
-        with self._locks.hold(spec.name), _reconcile_errors():
+        with self._locks.hold(spec.name):
             ip = self._converge(spec, listing=None)
         return (Ingress(ip=ip, ip_mode=IPMode.VIP),)
 
@@ -104,7 +108,7 @@ class GceProvider:
 
         def one(lb: LoadBalancer) -> None:
             spec = self._spec(lb)
-            with self._locks.hold(spec.name), _reconcile_errors():
+            with self._locks.hold(spec.name):
                 self._converge(spec, listing=listing)
 
         workers = min(self._workers, len(lbs))
@@ -119,36 +123,33 @@ class GceProvider:
         return failures
 
     def delete(self, key: ServiceKey, uid: str) -> None:
-        name = names.lb_name(uid)
-        with self._locks.hold(name), _reconcile_errors():
-            for _ in range(MAX_ROUNDS):
-                steps = diff.plan_delete(name, key, self._observe_name(name), self.scope)
-                if not steps:
-                    return
-                try:
-                    self._executor.run(steps, service=key)
-                    return
-                except Replan as err:
-                    log.info("re-planning delete: %s", err, extra={"service": key})
-            raise ConflictError(f"{key}: resources kept changing during delete")
+        name = lb_name(uid)
+
+        def round_() -> bool:
+            steps = diff.plan_delete(name, key, self._observe_name(name), self.scope)
+            self._applier.run(steps, service=key)
+            return True
+
+        with self._locks.hold(name):
+            converge(round_, service=key, provider=self.name)
 
     def plan(self, lb: LoadBalancer) -> list[Change]:
         spec = self._spec(lb)
         obs = self._observe(spec, CachedReader(self.inventory, self.inventory.listing()))
-        return [step.change() for step in diff.plan_ensure(spec, obs, self.scope)]
+        return changes(diff.plan_ensure(spec, obs, self.scope))
 
     def plan_delete(self, key: ServiceKey, uid: str) -> list[Change]:
-        name = names.lb_name(uid)
+        name = lb_name(uid)
         reader = CachedReader(self.inventory, self.inventory.listing())
         obs = observe(name, reader, self.scope)
-        return [step.change() for step in diff.plan_delete(name, key, obs, self.scope)]
+        return changes(diff.plan_delete(name, key, obs, self.scope))
 
     def list_owned(self) -> list[OwnedResource]:
         return owned.list_owned(self.api)
 
     def delete_owned(self, resource: OwnedResource) -> None:
         self.inventory.forget(Kind(resource.kind), resource.name)
-        owned.delete_owned(self.api, self._executor, resource)
+        owned.delete_owned(self.api, self._applier, resource)
 
     # -- internals ----------------------------------------------------------
 
@@ -187,7 +188,10 @@ class GceProvider:
         trusted = listing is not None
         reader: Reader = CachedReader(self.inventory, listing or self.inventory.listing())
         direct = DirectReader(self.inventory)
-        for _ in range(MAX_ROUNDS):
+        settled: list[str] = []
+
+        def round_() -> bool:
+            nonlocal trusted, reader, direct
             obs = self._observe(spec, reader)
             address = diff.plan_address(spec, obs, self.scope)
             steps: list[Step] = list(address.steps)
@@ -197,34 +201,27 @@ class GceProvider:
                 if address.release:
                     steps.append(Step(Kind.ADDRESS, Verb.DELETE, spec.name))
                 if not steps:
-                    return address.ip
+                    settled.append(address.ip)
+                    return True
             if not trusted:
                 trusted, reader = True, direct
-                continue  # confirm with fresh reads before mutating
-            try:
-                self._executor.run(steps, service=spec.key)
-            except Replan as err:
-                log.info("re-planning: %s", err, extra={"service": spec.key})
-                reader = direct = DirectReader(self.inventory)
-                continue
+                return False  # confirm with fresh reads before mutating
+            confirmed = direct
+            # Should the steps find the world changed (Replan), read all afresh.
+            reader = direct = DirectReader(self.inventory)
+            self._applier.run(steps, service=spec.key)
             if address.steps:
                 # The IP is settled now: plan the rest against it, re-reading
                 # only what the address steps touched.
-                reader = direct = direct.after(_touched(steps))
-                continue
+                reader = direct = confirmed.after(_touched(steps))
+                return False
             assert address.ip is not None
-            return address.ip
-        raise ConflictError(f"{spec.key}: resources kept changing; will retry")
+            settled.append(address.ip)
+            return True
+
+        converge(round_, service=spec.key, provider=self.name)
+        return settled[-1]
 
 
 def _touched(steps: Sequence[Step]) -> list[tuple[Kind, str]]:
     return [(step.kind, step.name) for step in steps]
-
-
-@contextmanager
-def _reconcile_errors() -> Iterator[None]:
-    """A resource that vanished mid-reconcile: re-read and converge on the next try."""
-    try:
-        yield
-    except ResourceMissingError as err:
-        raise TemporaryError(f"a resource vanished during the reconcile: {err}") from err

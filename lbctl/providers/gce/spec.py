@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from lbcommon.errors import InvalidServiceError, Problem, StatusCondition
 from lbcommon.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
+from lbctl.providers.common.names import lb_name
 from lbctl.providers.gce import names
 from lbctl.providers.gce.names import Ref
 
@@ -216,7 +217,7 @@ def load_balancer_spec(lb: LoadBalancer, *, region: str, cluster_id: str) -> LbS
         )
     if problems:
         raise (MixedProtocolError if mixed else InvalidServiceError)(problems)
-    name = names.lb_name(lb.uid)
+    name = lb_name(lb.uid)
     if lb.health_check.per_service:
         check = HealthCheckSpec(name=name, port=lb.health_check.port, shared=False)
     else:

@@ -6,7 +6,14 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from lbcommon.errors import ProviderError, ResourceMissingError, TemporaryError, ThrottledError
+from lbcommon.errors import (
+    ForbiddenError,
+    PermanentError,
+    ProviderError,
+    ResourceMissingError,
+    TemporaryError,
+    ThrottledError,
+)
 from lbctl.providers.gce import errors
 
 pytestmark = pytest.mark.unit
@@ -25,7 +32,7 @@ def api_error(status: int, reason: str = "") -> gexc.GoogleAPICallError:
         (api_error(429, "rateLimitExceeded"), ThrottledError, True),
         (api_error(403, "rateLimitExceeded"), ThrottledError, True),
         (api_error(403, "quotaExceeded"), errors.QuotaError, False),
-        (api_error(403, "forbidden"), ProviderError, False),
+        (api_error(403, "forbidden"), ForbiddenError, False),
         (api_error(404, "notFound"), ResourceMissingError, False),
         (api_error(409, "alreadyExists"), errors.AlreadyExistsError, False),
         (api_error(412, "conditionNotMet"), errors.PreconditionError, False),
@@ -65,3 +72,24 @@ def test_translate_and_retryable(error: Exception, expected: type[Exception], re
     assert errors.retryable(error) is retry
     if isinstance(translated, ThrottledError):
         assert translated.retry_after == 2.0
+    if not retry and not isinstance(translated, ResourceMissingError | errors.ConflictError):
+        assert isinstance(translated, PermanentError)
+
+
+class _Response:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"Retry-After": "7"}, 7.0), ({}, None), ({"Retry-After": "soon"}, None)],
+    ids=["seconds", "absent", "unreadable"],
+)
+def test_retry_after_comes_from_the_response(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    error = gexc.from_http_status(  # type: ignore[no-untyped-call]
+        429, "slow down", errors=[{"reason": "rateLimitExceeded"}], response=_Response(headers)
+    )
+    assert errors.retry_after(error) == expected

@@ -40,20 +40,6 @@ BASE = LoadBalancer(
 )
 
 
-@pytest.mark.parametrize(
-    ("uid", "expected"),
-    [
-        ("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", "a0b1c2d3e4f5061728394a5b6c7d8e9f"),
-        ("1234", "a1234"),
-        ("", "a"),
-    ],
-    ids=["uuid-cut-to-32", "short", "empty"],
-)
-def test_lb_name(uid: str, expected: str) -> None:
-    assert names.lb_name(uid) == expected
-    assert len(names.lb_name(uid)) <= 32
-
-
 def test_derived_names_match_upstream() -> None:
     assert names.firewall_name("a1") == "k8s-fw-a1"
     assert names.shared_health_check_name("c1") == "k8s-c1-node"

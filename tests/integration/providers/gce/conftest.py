@@ -7,21 +7,16 @@ from typing import Any
 
 import pytest
 
+from lbcommon.clock import FakeClock
 from lbctl.metrics import Metrics
-from lbctl.providers.gce import GceProvider, RetryPolicy, connect
+from lbctl.providers.common.retry import RetryPolicy
+from lbctl.providers.gce import GceProvider, Timeouts, connect
 from tests.fakes.gce import GCEFake
 from tests.integration.providers.gce.helpers import PROJECT, REGION, SCOPE, Node, seed_nodes
 
-#: short backoff and no pause between operation polls, so retry tests take milliseconds
-FAST_RETRY = RetryPolicy(
-    attempts=4,
-    initial=0.001,
-    maximum=0.01,
-    jitter=0.001,
-    operation_poll=0.0,
-    operation_timeout=10.0,
-    request_timeout=10.0,
-)
+#: short backoff, and no pause between operation polls
+FAST_RETRY = RetryPolicy(attempts=4, initial=0.001, maximum=0.01, jitter=0.001)
+TIMEOUTS = Timeouts(request=10.0, operation=10.0, poll=0.0)
 
 ProviderFactory = Callable[..., GceProvider]
 
@@ -46,7 +41,13 @@ def make_provider(fake: GCEFake) -> Iterator[ProviderFactory]:
     made: list[GceProvider] = []
 
     def make(**overrides: Any) -> GceProvider:
-        options: dict[str, Any] = {"metrics": Metrics(), "retry": FAST_RETRY}
+        # A FakeClock: retry waits step it instead of sleeping.
+        options: dict[str, Any] = {
+            "metrics": Metrics(),
+            "retry": FAST_RETRY,
+            "timeouts": TIMEOUTS,
+            "clock": FakeClock(),
+        }
         options.update(overrides)
         provider = connect(SCOPE, endpoint=fake.endpoint, **options)
         made.append(provider)

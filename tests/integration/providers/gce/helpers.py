@@ -10,7 +10,6 @@ from lbcommon.desired import desired_load_balancer
 from lbcommon.model import (
     LoadBalancer,
     NodeInfo,
-    Protocol,
     SessionAffinity,
     TrafficPolicy,
 )
@@ -83,7 +82,7 @@ def service_lb(
         ip=ip,
         annotations=annotations,
     )
-    return desired_load_balancer(spec, infos, supported_protocols=frozenset(Protocol))
+    return desired_load_balancer(spec, infos)
 
 
 def lb_names(lb: str = LB) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lbcommon.model import EXCLUDE_LABEL
-from lbctl.providers.gce import names
+from lbctl.providers.common.names import lb_name
 from tests.fakes.gce import GCEFake
 from tests.integration.controller.conftest import (
     ControllerHarness,
@@ -78,7 +78,7 @@ def test_controller_builds_updates_and_removes_the_load_balancer(
     harness.start(provider=make_provider())
     core = client.CoreV1Api(kube)
     created = core.create_namespaced_service(namespace, lb_service("web", harness.lb_class))
-    lb = names.lb_name(created.metadata.uid)
+    lb = lb_name(created.metadata.uid)
 
     ip = wait_ingress(kube, namespace, "web", timeout=30)
     assert fake.snapshot()["forwardingRules"][lb]["IPAddress"] == ip

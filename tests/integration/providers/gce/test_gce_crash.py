@@ -24,13 +24,14 @@ from typing import Any
 
 import pytest
 
+from lbcommon.clock import FakeClock
 from lbcommon.errors import LbctlError
 from lbcommon.model import SessionAffinity, TrafficPolicy
 from lbctl.metrics import Metrics
 from lbctl.providers.gce import GceProvider, connect
 from lbctl.providers.gce.clients import Clients
 from tests.fakes.gce import GCEFake
-from tests.integration.providers.gce.conftest import FAST_RETRY, ProviderFactory
+from tests.integration.providers.gce.conftest import FAST_RETRY, TIMEOUTS, ProviderFactory
 from tests.integration.providers.gce.helpers import (
     LB,
     PROJECT,
@@ -114,7 +115,14 @@ def _clean_run(scenario: Scenario) -> list[str]:
     """The scenario's mutating calls, in order."""
     with _new_fake() as fake:
         nodes = seed_nodes(fake, 3)
-        provider = connect(SCOPE, endpoint=fake.endpoint, metrics=Metrics(), retry=FAST_RETRY)
+        provider = connect(
+            SCOPE,
+            endpoint=fake.endpoint,
+            metrics=Metrics(),
+            retry=FAST_RETRY,
+            timeouts=TIMEOUTS,
+            clock=FakeClock(),
+        )
         try:
             scenario.setup(provider, nodes)
             fake.reset_calls()

@@ -1,13 +1,14 @@
-"""Apply Steps: one API call each, with what each failure means.
+"""How each gce Step is applied: one Compute call per step, through the shared Executor.
 
 Guarantees:
-- a step's resource is marked dirty in the inventory before its call, so
-  whatever happens next (success, failure, a crash right after) the next
-  reader GETs it instead of trusting the cached listing;
+- a step's resource is marked dirty in the inventory before its call (the
+  executor's `before` hook), so whatever happens next (success, failure, a
+  crash right after) the next reader GETs it instead of trusting the cached
+  listing;
 - 409 on insert (it exists: adopt it), 412 (changed under us), 404 on a
   non-delete (gone under us) and "in use" on a delete raise `Replan`: the
-  caller re-reads and diffs again, so what exists is adopted, not duplicated;
-  404 on a delete is success;
+  caller re-reads and diffs again, so what exists is adopted, not
+  duplicated; 404 on a delete is success (ComputeApi.delete_*);
 - steps that create, update or attach the shared node health check run
   under the shared lock's read side; releasing it takes the write side,
   re-lists the pools fresh and deletes the check (then its firewall) only
@@ -21,12 +22,13 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TypeVar
 
-from lbcommon.errors import ResourceMissingError
+from lbcommon.errors import LbctlError
+from lbctl.providers.common.executor import Executor
+from lbctl.providers.common.locks import SharedLock
 from lbctl.providers.gce import names
 from lbctl.providers.gce.api import ComputeApi
-from lbctl.providers.gce.errors import AlreadyExistsError, InUseError, PreconditionError
+from lbctl.providers.gce.errors import InUseError
 from lbctl.providers.gce.inventory import Inventory
-from lbctl.providers.gce.locks import SharedLock
 from lbctl.providers.gce.resources import Address, Firewall, HealthCheck, Kind, Pool, Rule
 from lbctl.providers.gce.steps import Step, Verb
 
@@ -34,17 +36,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Replan(Exception):  # noqa: N818 (a signal, not an error)
-    """What exists differs from what the plan assumed: read again and re-plan."""
+def _replan(step: Step, error: LbctlError) -> bool:
+    """In use is a reason to re-read only for a delete; anything else missing or clashing is."""
+    return not isinstance(error, InUseError) or step.verb is Verb.DELETE
 
 
-class Executor:
-    """Runs steps against the API, for one provider."""
+class Applier:
+    """Applies gce steps for one provider."""
 
     def __init__(self, api: ComputeApi, inventory: Inventory, shared: SharedLock) -> None:
         self._api = api
         self._inventory = inventory
         self._shared = shared
+        self._executor: Executor[Step] = Executor(
+            provider="gce",
+            apply=self._apply,
+            before=lambda step: inventory.forget(step.kind, step.name),
+            replan=_replan,
+        )
 
     def run(self, steps: Sequence[Step], *, service: str) -> None:
         uses_shared = any(s.shared and s.verb is not Verb.RELEASE for s in steps)
@@ -54,33 +63,12 @@ class Executor:
             # waiting for the write side would deadlock.
             raise ValueError("a plan may not both use and release the shared health check")
         with self._shared.reading() if uses_shared else nullcontext():
-            for step in steps:
-                if step.verb is Verb.RELEASE:
-                    self.release_shared(step.name, service=service)
-                    continue
-                log.info(
-                    "%s %s %s",
-                    step.verb.value,
-                    step.kind.value,
-                    step.name,
-                    extra={"service": service, "provider": "gce", "detail": step.detail},
-                )
-                self._inventory.forget(step.kind, step.name)
-                self._one(step)
+            self._executor.run(steps, service=service)
 
-    def _one(self, step: Step) -> None:
-        try:
-            self._dispatch(step)
-        except (AlreadyExistsError, PreconditionError) as err:
-            raise Replan(str(err)) from err
-        except ResourceMissingError as err:
-            raise Replan(str(err)) from err
-        except InUseError as err:
-            if step.verb is Verb.DELETE:
-                raise Replan(str(err)) from err
-            raise
-
-    def _dispatch(self, step: Step) -> None:
+    def _apply(self, step: Step, service: str) -> None:
+        if step.verb is Verb.RELEASE:
+            self.release_shared(step.name, service=service)
+            return
         api, payload = self._api, step.payload
         handlers: dict[tuple[Kind, Verb], Callable[[], None]] = {
             (Kind.ADDRESS, Verb.INSERT): lambda: api.insert_address(_as(payload, Address)),
