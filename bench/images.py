@@ -6,7 +6,8 @@ again: the archive cache hit, which costs hashing the inputs) build times,
 the uncompressed size (the sum of the layer tars, what containerd unpacks)
 and the archive's size on disk (gzip layers). The baseline, measured in the
 same run, is the Debian base every image starts from: its size is the floor of
-every image, and with --cold-base its debootstrap time is measured too.
+every image, and with --cold-base (an empty cache: a scratch storage, the base
+made by debootstrap first) its time is measured too.
 Target: each of lbctl and nodeproxy at most 150 MB uncompressed.
 
     .venv/bin/python bench/images.py [--cold-base] [--images nodeproxy lbctl agnhost]
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from localcluster.build import cache_root
 from localcluster.imagebuild import ImageBuilder, Recipe, layer_sizes, project_recipes
 
 RESULTS = Path(__file__).parent / "results"
@@ -64,21 +68,27 @@ def main() -> int:
         "--images", nargs="+", default=["nodeproxy", "lbctl", "agnhost"], metavar="NAME"
     )
     parser.add_argument(
-        "--cold-base", action="store_true", help="also remake the debootstrap base, timed"
+        "--cold-base",
+        action="store_true",
+        help="start from an empty cache: debootstrap the base too, timed (scratch storage)",
     )
     args = parser.parse_args()
     recipes = _recipes(args.images)
-    builder = ImageBuilder()
-    base_s: float | None = None
-    if args.cold_base:
-        builder.remove_base()
+    with tempfile.TemporaryDirectory(prefix="lbctl-bench-images-", dir=cache_root()) as scratch:
+        # --cold-base: a builder of its own (storage, base, archives) in a
+        # scratch directory, so the shared cache is neither used nor disturbed.
+        builder = ImageBuilder(directory=Path(scratch)) if args.cold_base else ImageBuilder()
+        base_s: float | None = None
         started = time.monotonic()
         builder.ensure_base()
-        base_s = time.monotonic() - started
-    else:
-        builder.ensure_base()
-    rows = [measure(builder, recipes[name]) for name in args.images]
-    base_bytes = layer_sizes(builder.build(recipes[args.images[0]]).archive)[0]
+        if args.cold_base:
+            base_s = time.monotonic() - started
+        rows = [measure(builder, recipes[name]) for name in args.images]
+        base_bytes = layer_sizes(builder.build(recipes[args.images[0]]).archive)[0]
+        if args.cold_base:
+            subprocess.run(
+                builder.buildah.argv("rmi", "--all", "--force"), capture_output=True, check=False
+            )
 
     print(f"{'image':12} {'size MB':>8} {'archive MB':>10} {'cold s':>7} {'warm s':>7}  target")
     base_time = "" if base_s is None else f"{base_s:7.1f}"

@@ -148,8 +148,10 @@ class ImageBuilder:
         ca_bundle: Path | None = HOST_CA_BUNDLE,
         buildah: Buildah | None = None,
     ) -> None:
+        # By default storage under the cache root's imagebuild/ and archives
+        # beside images.py's; given a directory, everything lives in it.
         self.directory = directory or cache_root() / "imagebuild"
-        self.archives = cache_root() / "images" / "oci"
+        self.archives = directory / "archives" if directory else cache_root() / "images" / "oci"
         self.ca_bundle = ca_bundle if ca_bundle is not None and ca_bundle.exists() else None
         self.buildah = buildah or Buildah.under(self.directory)
 
