@@ -36,24 +36,14 @@ from typing import Any
 # The moto helpers live with the tests (tests/fakes/aws.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lbcommon.clock import FakeClock
 from lbcommon.desired import desired_load_balancer
 from lbcommon.model import LoadBalancer, NodeInfo, Protocol, ServicePort, ServiceSpec
 from lbctl.metrics import Metrics
 from lbctl.providers.aws import AwsProvider
-from lbctl.providers.aws.api import is_mutating
-from tests.fakes.aws import CLUSTER_ID, MotoServer, World, moto_server, provider_id
+from tests.fakes.aws import CLUSTER_ID, MotoServer, World, is_mutating, moto_server, provider_id
 
 RESULTS = Path(__file__).parent / "results"
-
-
-class Clock:
-    """A clock the benchmark steps, so 'five minutes later' takes no time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def calls(metrics: Metrics) -> Counter[str]:
@@ -100,7 +90,7 @@ def service(uid: str, index: int, nodes: list[NodeInfo]) -> LoadBalancer:
 
 
 def provider(
-    moto: MotoServer, world: World, clock: Clock, *, clients: Any = None, **kw: Any
+    moto: MotoServer, world: World, clock: FakeClock, *, clients: Any = None, **kw: Any
 ) -> tuple[AwsProvider, Metrics]:
     elbv2, ec2 = clients or moto.clients()
     metrics = Metrics()
@@ -170,7 +160,7 @@ class InFlight:
 
 
 def node_join(moto: MotoServer, world: World, count: int, workers: int) -> dict[str, Any]:
-    clock = Clock()
+    clock = FakeClock(start=1000.0)  # stepped, so "later" takes no time
     clients = moto.clients()
     peak = InFlight(clients[0])
     p, metrics = provider(moto, world, clock, clients=clients, workers=workers)
@@ -180,7 +170,7 @@ def node_join(moto: MotoServer, world: World, count: int, workers: int) -> dict[
     world.add_instance()
     joined = nodes_of(world)
     updated = [lb.with_backends(service(lb.uid, i, joined).backends) for i, lb in enumerate(lbs)]
-    clock.now += 60  # the snapshot is older than its max age, as after any real delay
+    clock.step(60)  # the snapshot is older than its max age, as after any real delay
     peak.peak = 0
     result = measure(metrics, lambda: p.update_backends(updated))
     result["peak_concurrent_registers"] = peak.peak
@@ -198,16 +188,16 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     with moto_server() as moto:
         world = World(moto.clients()[1]).build(nodes=args.nodes)
-        clock = Clock()
+        clock = FakeClock(start=1000.0)
         p, metrics = provider(moto, world, clock)
         lbs = [service(str(uuid.uuid4()), i, nodes_of(world)) for i in range(args.lbs)]
         rows["create one LB"] = measure(metrics, lambda: p.ensure(lbs[0]))
         create_all(p, lbs[1:])
-        clock.now += 300  # the next resync period: the snapshot is stale
+        clock.step(300)  # the next resync period: the snapshot is stale
         rows[f"no-op resync of {args.lbs} LBs (warm)"] = measure(
             metrics, lambda: [p.ensure(lb) for lb in lbs]
         )
-        cold, cold_metrics = provider(moto, world, Clock())
+        cold, cold_metrics = provider(moto, world, FakeClock(start=1000.0))
         rows[f"no-op resync of {args.lbs} LBs (restarted)"] = measure(
             cold_metrics, lambda: [cold.ensure(lb) for lb in lbs]
         )

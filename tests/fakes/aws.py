@@ -25,16 +25,21 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from lbctl.providers.aws import make_clients
-from lbctl.providers.aws.api import is_mutating
 
 REGION = "us-east-1"
 CLUSTER_ID = "lbctl-test"
-CREDENTIALS = ("testing", "testing")
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
-
-_SESSION = boto3.session.Session()
+#: dummy credentials, so nothing ever reads ~/.aws; one loader cache for all clients
+_SESSION = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
 _SESSION_LOCK = threading.Lock()
+
+#: operations that change nothing; everything else counts as mutating
+READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
 
 
 class MotoServer:
@@ -64,9 +69,7 @@ class MotoServer:
     def clients(self) -> tuple[Any, Any]:
         """(elbv2, ec2) for this server, dummy credentials, one shared loader cache."""
         with _SESSION_LOCK:
-            return make_clients(
-                region=REGION, endpoint=self.url, credentials=CREDENTIALS, session=_SESSION
-            )
+            return make_clients(_SESSION, region=REGION, endpoint=self.url)
 
 
 @dataclass

@@ -5,12 +5,17 @@ Guarantees:
   method="<service>.<Operation>", result="ok"|<error code>}`; botocore's own
   retries are off, so the count is exact;
 - throttling (Throttling, RequestLimitExceeded, ...), 5xx, connection errors
-  and unparseable responses are retried with exponential backoff and jitter, bounded by the
-  `RetryPolicy` the provider was built with; once exhausted they become
-  ThrottledError / TemporaryError;
+  and unparseable responses are retried by the providers' one `Retrier`
+  (lbctl.providers.common.retry: bounded backoff that honours a
+  Retry-After header); once exhausted they become ThrottledError (with the
+  Retry-After, else the policy's longest wait) / TemporaryError;
 - every other failure becomes an lbctl error, chaining the ClientError, so no
-  caller matches on message text; codes a caller declares harmless (say
-  TargetGroupNotFound on a delete) return an empty response instead;
+  caller matches on message text: `*NotFound` is ResourceMissingError (a
+  cloud resource, never the Service), AccessDenied/UnauthorizedOperation is
+  ForbiddenError, a busy resource is TemporaryError to retry after
+  `BUSY_RETRY_AFTER`, the rest ProviderError (permanent); codes a caller
+  declares harmless (say TargetGroupNotFound on a delete) return an empty
+  response instead;
 - boto3 is untyped: responses leave this module as `dict[str, Any]` and are
   translated into domain values by lbctl.providers.aws.state.
 """
@@ -18,15 +23,15 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Literal
 
-import tenacity
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from lbcommon.errors import LbctlError, ProviderError, TemporaryError, ThrottledError
+from lbcommon.errors import LbctlError, TemporaryError
 from lbctl.metrics import Metrics
+from lbctl.providers.common.failures import by_status
+from lbctl.providers.common.retry import Retrier, parse_retry_after
 
 Service = Literal["elbv2", "ec2"]
 
@@ -47,28 +52,9 @@ TRANSIENT = frozenset(
 )
 #: the resource is busy or another still depends on it: retry the reconcile later
 BUSY = frozenset({"DependencyViolation", "ResourceInUse", "IncorrectState"})
-
-#: operations that change nothing; everything else counts as mutating
-READ_PREFIXES = ("Describe", "Get", "List")
-
-
-def is_mutating(operation: str) -> bool:
-    return not operation.startswith(READ_PREFIXES)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for throttled or transient calls, within one reconcile."""
-
-    attempts: int = 5
-    initial: float = 0.5
-    maximum: float = 20.0
-    jitter: float = 0.5
-    #: how long the controller should wait before retrying a busy resource
-    busy_retry_after: float = 10.0
-
-
-DEFAULT_RETRY = RetryPolicy()
+#: seconds the work queue should wait before retrying a busy resource
+BUSY_RETRY_AFTER = 10.0
+FORBIDDEN = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
 
 def error_code(err: ClientError) -> str:
@@ -83,6 +69,15 @@ def _status(err: ClientError) -> int:
 TRANSPORT = (BotoCoreError, ResponseParserError)
 
 
+def retry_after(err: BaseException) -> float | None:
+    """The Retry-After header of the response behind `err`, in seconds, if it had one."""
+    if not isinstance(err, ClientError):
+        return None
+    headers = err.response.get("ResponseMetadata", {}).get("HTTPHeaders") or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    return parse_retry_after(value)
+
+
 def retryable(err: BaseException) -> bool:
     if isinstance(err, TRANSPORT):
         return True
@@ -91,32 +86,34 @@ def retryable(err: BaseException) -> bool:
     return False
 
 
-def translate(err: Exception, what: str, policy: RetryPolicy) -> LbctlError:
-    """The lbctl error for a failed call (the caller chains `err`)."""
+def translate(err: Exception, what: str, *, retry_after: float) -> LbctlError:
+    """The lbctl error for a failed call (the caller chains `err`); `retry_after`
+    is how long to wait once throttling outlasted the retries."""
     if isinstance(err, TRANSPORT):
         return TemporaryError(f"{what}: {type(err).__name__}: {err}")
     assert isinstance(err, ClientError)
     code, message = error_code(err), err.response.get("Error", {}).get("Message", "")
     text = f"{what}: {code}: {message}"
-    if code in THROTTLING:
-        return ThrottledError(text, retry_after=policy.maximum)
     if code in BUSY:
-        return TemporaryError(text, retry_after=policy.busy_retry_after)
-    if code in TRANSIENT or _status(err) >= 500 or code.endswith("NotFound"):
-        # NotFound here means the world changed under us: re-read and retry.
-        return TemporaryError(text)
-    return ProviderError(text)
+        return TemporaryError(text, retry_after=BUSY_RETRY_AFTER)
+    # AWS answers most failures with 400 and a code: read the code as its status.
+    status = _status(err)
+    if code in TRANSIENT:
+        status = max(status, 500)
+    elif code.endswith("NotFound"):
+        status = 404  # the world changed under us: the provider re-reads and plans again
+    elif code in FORBIDDEN:
+        status = 403
+    return by_status(status, text, throttled=code in THROTTLING, retry_after=retry_after)
 
 
 class AwsApi:
     """elbv2 and ec2 clients behind counted, retried, translated calls."""
 
-    def __init__(
-        self, *, elbv2: Any, ec2: Any, metrics: Metrics, retry: RetryPolicy = DEFAULT_RETRY
-    ) -> None:
+    def __init__(self, *, elbv2: Any, ec2: Any, metrics: Metrics, retrier: Retrier) -> None:
         self._clients: dict[Service, Any] = {"elbv2": elbv2, "ec2": ec2}
         self._calls = metrics.provider_calls
-        self.retry_policy = retry
+        self._retrier = retrier
 
     def call(
         self,
@@ -129,26 +126,14 @@ class AwsApi:
         """One API operation, e.g. `call("elbv2", "DescribeTags", ResourceArns=[...])`."""
         method = getattr(self._clients[service], _snake(operation))
         label = f"{service}.{operation}"
-        policy = self.retry_policy
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts),
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
-            ),
-            retry=tenacity.retry_if_exception(retryable),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._attempt(method, label, params)
+            return self._retrier.call(label, lambda: self._attempt(method, label, params))
         except ClientError as err:
             if error_code(err) in ok_codes:
                 return {}
-            raise translate(err, label, policy) from err
+            raise translate(err, label, retry_after=self._retrier.after_giving_up(err)) from err
         except TRANSPORT as err:
-            raise translate(err, label, policy) from err
-        raise AssertionError("unreachable: tenacity either returns or raises")
+            raise translate(err, label, retry_after=self._retrier.after_giving_up(err)) from err
 
     def _attempt(self, method: Any, label: str, params: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -5,7 +5,7 @@ Service: one refresh lists every load balancer and target group (400 per
 page), every security group carrying the cluster tag (1000 per page) and the
 Elastic IPs, and reads tags only for ARNs it has not seen (20 per call; tags
 are written at creation and never change). A refresh is shared by every
-`service()` call made within `max_age` seconds, so a resync of N Services
+`service()` call made within `MAX_AGE` seconds, so a resync of N Services
 costs a handful of pages, not N times the resources.
 
 Guarantees:
@@ -24,18 +24,22 @@ Guarantees:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lbcommon.clock import Clock
 from lbctl.providers.aws import names, state
 from lbctl.providers.aws.api import EC2_TOKEN, ELB_MARKER, AwsApi
 from lbctl.providers.aws.state import Address, Nlb, Resources, SecurityGroup, TargetGroup
 
 TAG_BATCH = 20
 PAGE = 400
+#: seconds one bulk snapshot serves every Service's reconcile
+MAX_AGE = 30.0
+#: seconds per-resource details are trusted before they are read again
+VERIFY_PERIOD = 900.0
 
 
 @dataclass(frozen=True)
@@ -69,16 +73,15 @@ class Inventory:
         *,
         cluster_id: str,
         vpc_id: str | None,
-        max_age: float,
-        verify_period: float,
         workers: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
     ) -> None:
+        """Ages (MAX_AGE, VERIFY_PERIOD) are seconds of `clock`."""
         self._api = api
         self._cluster_id = cluster_id
         self._vpc_id = vpc_id
-        self._max_age = max_age
-        self._verify_period = verify_period
+        self._max_age = MAX_AGE
+        self._verify_period = VERIFY_PERIOD
         self._workers = workers
         self._clock = clock
         self._lock = threading.Lock()
@@ -109,7 +112,7 @@ class Inventory:
         with self._refresh_lock:
             with self._lock:
                 snap = self._snapshot
-                stale = snap is None or self._clock() - snap.taken_at >= max_age or self._dirty
+                stale = snap is None or self._clock.now() - snap.taken_at >= max_age or self._dirty
             if stale:
                 self._refresh()
             with self._lock:
@@ -120,7 +123,7 @@ class Inventory:
     def _fresh(self, uid: str, max_age: float) -> tuple[Resources, Shared] | None:
         with self._lock:
             snap = self._snapshot
-            if snap is None or uid in self._dirty or self._clock() - snap.taken_at >= max_age:
+            if snap is None or uid in self._dirty or self._clock.now() - snap.taken_at >= max_age:
                 return None
             found = snap.services.get(uid)
             return (found.copy() if found else Resources(uid=uid)), snap.shared
@@ -167,7 +170,7 @@ class Inventory:
             self._epoch += 1
             self._touched[uid] = self._epoch
             self._dirty.discard(uid)
-            self._detail_at.setdefault(uid, self._clock())
+            self._detail_at.setdefault(uid, self._clock.now())
             # We wrote these tags at creation: no need to ask AWS for them later.
             if resources.lb is not None:
                 self._tags.setdefault(resources.lb.arn, dict(resources.lb.tags))
@@ -194,7 +197,7 @@ class Inventory:
                 for u, r in (self._snapshot.services if self._snapshot else {}).items()
                 if u not in self._dirty
             }
-        taken_at = self._clock()
+        taken_at = self._clock.now()
         services, shared = self._read(previous)
         with self._lock:
             old = self._snapshot.services if self._snapshot else {}
@@ -287,7 +290,7 @@ class Inventory:
         return backend, node_groups
 
     def _details(self, services: dict[str, Resources], previous: Mapping[str, Resources]) -> None:
-        now = self._clock()
+        now = self._clock.now()
         todo: list[Resources] = []
         for uid, res in services.items():
             old = previous.get(uid)

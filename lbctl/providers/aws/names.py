@@ -5,7 +5,8 @@ Guarantees:
   create after a crash finds (or collides with) the first attempt instead of
   making a second resource;
 - the load balancer is named as upstream names it (`"a"` + UID without
-  dashes, cut to 32 characters), so a cluster can move between controllers;
+  dashes, cut to 32 characters: lbctl.providers.common.names.lb_name, the
+  name every provider shares), so a cluster can move between controllers;
 - ownership is decided by tags alone (`kubernetes.io/cluster/<id>=owned` plus
   `lbctl.io/service-uid`); a resource with one of our names but without both
   tags is never touched. The one cluster-level resource, the backend security
@@ -19,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lbcommon.model import ServiceKey
+from lbctl.providers.common.names import SERVICE_NAME_KEY, SERVICE_UID_KEY, lb_name, uid_hex
 
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
-SERVICE_NAME_TAG = "kubernetes.io/service-name"
-SERVICE_UID_TAG = "lbctl.io/service-uid"
+SERVICE_NAME_TAG = SERVICE_NAME_KEY
+SERVICE_UID_TAG = SERVICE_UID_KEY
 #: on the load balancer: the Elastic IP allocation it was created with
 EIP_TAG = "lbctl.io/eip-allocation"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -44,18 +46,9 @@ def cluster_tag(cluster_id: str) -> str:
     return CLUSTER_TAG_PREFIX + cluster_id
 
 
-def _hex(uid: str) -> str:
-    return uid.replace("-", "").lower()
-
-
-def lb_name(uid: str) -> str:
-    """The NLB's name, as upstream's service controller derives it."""
-    return ("a" + _hex(uid))[:32]
-
-
 def tg_name(uid: str, protocol: str, port: int) -> str:
     """One target group per (protocol, frontend port); at most 29 characters."""
-    return f"a{_hex(uid)[:20]}-{_TG_PROTOCOL_CODES[protocol]}{port}"
+    return f"a{uid_hex(uid)[:20]}-{_TG_PROTOCOL_CODES[protocol]}{port}"
 
 
 def sg_name(uid: str) -> str:

@@ -19,38 +19,38 @@ Status is `Ingress(hostname=<DNS name>)`; ipMode stays unset, as the API
 allows ipMode only with an IP.
 
 Guarantees: validation and Elastic-IP checks happen before any mutation;
-every call is idempotent (read, diff, mutate what differs; see converge.py);
-reads are batched across Services (inventory.py); an Elastic IP is never
-allocated or released by us, so a user's EIP survives any delete.
+every operation is read -> pure diff (diff.py) -> ordered steps (steps.py)
+-> the shared executor (apply.py, lbctl.providers.common), the same pattern
+as the gce provider, so it is idempotent and `plan` prints exactly the steps
+`ensure` would apply; calls for one Service are serialised by a per-UID
+lock, the cluster's backend group by the shared lock; reads are batched
+across Services (inventory.py); an Elastic IP is never allocated or
+released by us, so a user's EIP survives any delete.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lbcommon.clock import Clock, RealClock
 from lbcommon.errors import InvalidServiceError, Problem, ProviderError
 from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.metrics import Metrics
-from lbctl.providers.aws import names, state
-from lbctl.providers.aws.api import DEFAULT_RETRY, AwsApi, RetryPolicy
-from lbctl.providers.aws.converge import (
-    Environment,
-    Placement,
-    Sink,
-    converge,
-    converge_backend,
-    sync_targets,
-    teardown,
-)
+from lbctl.providers.aws import api, diff, names, state
+from lbctl.providers.aws.api import AwsApi
+from lbctl.providers.aws.apply import Applier, Working
+from lbctl.providers.aws.diff import Backend, Placement
 from lbctl.providers.aws.inventory import Inventory, Shared
-from lbctl.providers.aws.sinks import ApiSink, PlanSink
-from lbctl.providers.aws.spec import NlbSpec, nlb_spec, node_rules
+from lbctl.providers.aws.spec import NODE_PORT_RANGE, NlbSpec, nlb_spec, node_rules
 from lbctl.providers.aws.state import Resources, SecurityGroup, Subnet
+from lbctl.providers.aws.steps import Step
+from lbctl.providers.common.executor import converge
+from lbctl.providers.common.locks import KeyedLocks, SharedLock
+from lbctl.providers.common.retry import Retrier, RetryPolicy
+from lbctl.providers.common.steps import changes
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,16 @@ class AwsProvider:
         metrics: Metrics,
         cluster_id: str,
         vpc_id: str | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        max_age: float = 30.0,
-        verify_period: float = 900.0,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
         workers: int = 16,
-        node_ports: tuple[int, int] = (30000, 32767),
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = AwsApi(elbv2=elbv2, ec2=ec2, metrics=metrics, retry=retry)
+        """`clock` (default the real one) times retries and the snapshot's ages;
+        tests pass a FakeClock so nothing sleeps. `workers`: Services whose
+        targets `update_backends` changes at once."""
+        clock = clock or RealClock()
+        retrier = Retrier(retry, clock=clock, failures=api)
+        self._api = AwsApi(elbv2=elbv2, ec2=ec2, metrics=metrics, retrier=retrier)
         self._cluster_id = cluster_id
         self._vpc_id = vpc_id
         self._workers = workers
@@ -88,15 +90,18 @@ class AwsProvider:
             self._api,
             cluster_id=cluster_id,
             vpc_id=vpc_id,
-            max_age=max_age,
-            verify_period=verify_period,
             workers=workers,
             clock=clock,
         )
-        self._node_rules = node_rules(node_ports)
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        self._backend_lock = threading.Lock()
+        self._node_rules = node_rules(NODE_PORT_RANGE)
+        self._locks = KeyedLocks()
+        self._backend_lock = SharedLock()
+        self._applier = Applier(
+            self._api,
+            cluster_id=cluster_id,
+            begin=self._inventory.begin,
+            read_tg_details=self._inventory.read_tg_details,
+        )
 
     # -- the Provider protocol ----------------------------------------------
 
@@ -106,13 +111,35 @@ class AwsProvider:
 
     def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
         spec = nlb_spec(lb, cluster_id=self._cluster_id)
-        with self._lock(spec.uid):
+        with self._locks.hold(spec.uid):
             res, shared = self._inventory.service(spec.uid)
-            env = self._environment(spec, res, shared)
-            converge(spec, res, sink=self._sink(spec.uid, spec.key), env=env)
-            self._inventory.commit(res)
-        assert res.lb is not None
-        return (Ingress(hostname=res.lb.dns_name),)
+            allocation, shared = self._allocation(spec, res, shared)
+            placements: dict[bool, Placement | None] = {}
+
+            def placement(working: Working) -> Placement | None:
+                # Settled before anything is created: no subnet means nothing made.
+                new = diff.needs_new_lb(working.res.lb, allocation)
+                if new not in placements:
+                    placements[new] = self._placement(allocation) if new else None
+                return placements[new]
+
+            placement(Working(res))
+            backend = self._ensure_backend(spec)
+            working = Working(res, backend=backend)
+
+            def plan() -> list[Step]:
+                return diff.plan_ensure(
+                    spec,
+                    working.res,
+                    backend=Backend(names.backend_sg_name(self._cluster_id), working.backend),
+                    allocation=allocation,
+                    placement=placement(working),
+                    vpc_id=self._vpc_for(working.res.sg),
+                )
+
+            self._apply_until_converged(spec.key, working, plan)
+        assert working.res.lb is not None
+        return (Ingress(hostname=working.res.lb.dns_name),)
 
     def update_backends(self, lbs: Sequence[LoadBalancer]) -> Mapping[ServiceKey, Exception]:
         """Re-point every target group at its backends: one call per changed group,
@@ -137,27 +164,34 @@ class AwsProvider:
         return failures
 
     def delete(self, key: ServiceKey, uid: str) -> None:
-        with self._lock(uid):
+        with self._locks.hold(uid):
             res, _ = self._inventory.service(uid)
             if res.empty:
                 return
-            teardown(res, self._sink(uid, key))
-            self._inventory.commit(res)
+            working = Working(res)
+            self._apply_until_converged(key, working, lambda: diff.plan_delete(working.res))
         log.info("deleted load balancer", extra={"service": key, "provider": self.name})
 
     def plan(self, lb: LoadBalancer) -> list[Change]:
         spec = nlb_spec(lb, cluster_id=self._cluster_id)
         res, shared = self._inventory.service(spec.uid)
-        env = self._environment(spec, res, shared, planning=True)
-        sink = PlanSink()
-        converge(spec, res, sink=sink, env=env)
-        return sink.changes
+        allocation, shared = self._allocation(spec, res, shared)
+        new = diff.needs_new_lb(res.lb, allocation)
+        backend = Backend(names.backend_sg_name(self._cluster_id), shared.backend)
+        steps = self._plan_backend(backend, shared.node_groups)
+        steps += diff.plan_ensure(
+            spec,
+            res,
+            backend=backend,
+            allocation=allocation,
+            placement=self._placement_for_plan(allocation) if new else None,
+            vpc_id=self._vpc_for(res.sg),
+        )
+        return changes(steps)
 
     def plan_delete(self, key: ServiceKey, uid: str) -> list[Change]:
         res, _ = self._inventory.service(uid)
-        sink = PlanSink()
-        teardown(res, sink)
-        return sink.changes
+        return changes(diff.plan_delete(res))
 
     def list_owned(self) -> list[OwnedResource]:
         """Everything with our tags, load balancers first (the order gc deletes in)."""
@@ -173,87 +207,118 @@ class AwsProvider:
     def delete_owned(self, resource: OwnedResource) -> None:
         if resource.uid is None:
             return
-        with self._lock(resource.uid):
+        with self._locks.hold(resource.uid):
             res, _ = self._inventory.service(resource.uid)
-            part = _take(res, resource)
-            teardown(part, self._sink(resource.uid, resource.service))
+            part = Working(_take(res, resource))
+            service = resource.service or resource.uid
+            self._applier.run(diff.plan_delete(part.res), part, service=service)
             self._inventory.commit(res)
 
     # -- helpers --------------------------------------------------------------
 
-    def _lock(self, uid: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(uid, threading.Lock())
+    def _apply_until_converged(
+        self, key: ServiceKey, working: Working, plan: Callable[[], list[Step]]
+    ) -> None:
+        """Diff the working copy and apply, until nothing differs; commit what exists.
 
-    def _sink(self, uid: str, key: str | None) -> ApiSink:
-        return ApiSink(
-            self._api,
-            cluster_id=self._cluster_id,
-            service=key or uid,
-            begin=lambda: self._inventory.begin(uid),
-            read_tg_details=self._inventory.read_tg_details,
+        Steps keep `working` up to date, so a round after a clean run diffs to
+        nothing without a call; a round after a Replan (something vanished
+        under us) first reads the Service's resources afresh.
+        """
+        stale = False
+
+        def round_() -> bool:
+            nonlocal stale
+            if stale:
+                working.res, _ = self._inventory.service(working.res.uid)
+            steps: list[Step] = plan()
+            if not steps:
+                return True
+            stale = True
+            self._applier.run(steps, working, service=key)
+            stale = False
+            return False
+
+        try:
+            converge(round_, service=key, provider=self.name)
+        finally:
+            if not stale:
+                self._inventory.commit(working.res)
+
+    def _ensure_backend(self, spec: NlbSpec) -> SecurityGroup:
+        """The cluster's backend group id, created with its node rules if missing.
+
+        Serialised across Services (one cluster-level resource, the write side
+        of the shared lock); what it did is stored in the inventory.
+        """
+        name = names.backend_sg_name(self._cluster_id)
+        with self._backend_lock.writing():
+            shared = self._inventory.shared()
+            working = Working(
+                Resources(uid=spec.uid),
+                backend=shared.backend,
+                node_groups=list(shared.node_groups),
+            )
+
+            def round_() -> bool:
+                steps = self._plan_backend(Backend(name, working.backend), working.node_groups)
+                if not steps:
+                    return True
+                self._applier.run(steps, working, service=spec.key)
+                return False
+
+            converge(round_, service=spec.key, provider=self.name)
+            assert working.backend is not None
+            self._inventory.set_backend(working.backend, tuple(working.node_groups))
+            return working.backend
+
+    def _plan_backend(self, backend: Backend, node_groups: Iterable[SecurityGroup]) -> list[Step]:
+        return diff.plan_backend(
+            backend,
+            tuple(node_groups),
+            tags=names.backend_tags(self._cluster_id),
+            vpc_id=self._vpc_for(backend.group),
+            rules=self._node_rules,
         )
 
     def _sync_backends(self, spec: NlbSpec) -> None:
-        with self._lock(spec.uid):
+        with self._locks.hold(spec.uid):
             res, _ = self._inventory.service(spec.uid)
-            sink = self._sink(spec.uid, spec.key)
-            for port in spec.ports:
-                tg = res.target_groups.get(port.tg_name)
-                if tg is None:
-                    continue  # not built yet: the Service's next ensure builds it
-                if tg.targets is None:
-                    tg = self._inventory.read_tg_details(tg)
-                res.target_groups[port.tg_name] = sync_targets(spec, port, tg=tg, sink=sink)
-            self._inventory.commit(res)
+            working = Working(res)
 
-    def _environment(
-        self, spec: NlbSpec, res: Resources, shared: Shared, *, planning: bool = False
-    ) -> Environment:
+            def plan() -> list[Step]:
+                steps: list[Step] = []
+                for port in spec.ports:
+                    tg = working.res.target_groups.get(port.tg_name)
+                    if tg is None:
+                        continue  # not built yet: the Service's next ensure builds it
+                    if tg.targets is None:
+                        tg = self._inventory.read_tg_details(tg)
+                        working.res.target_groups[port.tg_name] = tg
+                    steps += diff.target_steps(spec, port, have=tg.targets or frozenset())
+                return steps
+
+            self._apply_until_converged(spec.key, working, plan)
+
+    def _allocation(
+        self, spec: NlbSpec, res: Resources, shared: Shared
+    ) -> tuple[str | None, Shared]:
+        """The Elastic IP to use, checked, before anything is mutated."""
         if res.lb is None and spec.name in shared.foreign_lbs:
             raise ProviderError(
                 f"load balancer {spec.name} exists without lbctl's ownership tags "
                 "(another controller's?); refusing to touch it"
             )
         try:
-            allocation = elastic_ip(spec, shared)
+            return elastic_ip(spec, shared), shared
         except InvalidServiceError:
             # The snapshot may predate the user's allocation: look once more.
             shared = self._inventory.refresh_addresses()
-            allocation = elastic_ip(spec, shared)
-        placement = self._placement_for_plan if planning else self._placement
-        return Environment(
-            shared=shared,
-            allocation=allocation,
-            placement=placement,
-            vpc_id=self._vpc,
-            backend=lambda sink: self._backend(sink, shared if planning else None),
-        )
+            return elastic_ip(spec, shared), shared
 
-    def _backend(self, sink: Sink, planned: Shared | None) -> str:
-        """The cluster's backend group id, created with its node rules if missing.
-
-        Serialized across Services (one cluster-level resource); a plan works
-        on the snapshot it was given and stores nothing.
-        """
-        if planned is not None:
-            return self._converge_backend(planned, sink)[0].id
-        with self._backend_lock:
-            backend, node_groups = self._converge_backend(self._inventory.shared(), sink)
-            self._inventory.set_backend(backend, node_groups)
-            return backend.id
-
-    def _converge_backend(
-        self, shared: Shared, sink: Sink
-    ) -> tuple[SecurityGroup, tuple[SecurityGroup, ...]]:
-        return converge_backend(
-            shared,
-            sink,
-            name=names.backend_sg_name(self._cluster_id),
-            tags=names.backend_tags(self._cluster_id),
-            vpc_id=self._vpc,
-            rules=self._node_rules,
-        )
+    def _vpc_for(self, group: SecurityGroup | None) -> str:
+        """The VPC a group to create goes in (looked up only when one must be created)."""
+        return group.vpc_id if group is not None else self._vpc()
 
     def _subnets(self) -> list[Subnet]:
         if self._vpc_id:

@@ -31,11 +31,14 @@ from lbcommon.model import (
     SessionAffinity,
 )
 from lbctl.providers.aws import names
+from lbctl.providers.common.names import lb_name
 
 log = logging.getLogger(__name__)
 
 #: Listeners per Network Load Balancer (AWS quota).
 MAX_LISTENERS = 50
+#: Kubernetes' default Service node-port range, which node groups admit
+NODE_PORT_RANGE = (30000, 32767)
 OPEN_TO_ALL = "0.0.0.0/0"
 
 
@@ -115,9 +118,6 @@ class NlbSpec:
     requested_ip: str | None
     tags: tuple[tuple[str, str], ...]
 
-    def port_of(self, tg_name: str) -> PortSpec | None:
-        return next((p for p in self.ports if p.tg_name == tg_name), None)
-
     def targets(self, port: PortSpec) -> frozenset[Target]:
         return frozenset(Target(i, port.node_port) for i in self.instances)
 
@@ -142,7 +142,7 @@ def nlb_spec(lb: LoadBalancer, *, cluster_id: str) -> NlbSpec:
     return NlbSpec(
         key=lb.key,
         uid=lb.uid,
-        name=names.lb_name(lb.uid),
+        name=lb_name(lb.uid),
         sg_name=names.sg_name(lb.uid),
         ports=ports,
         health=lb.health_check,

@@ -16,19 +16,30 @@ from lbcommon.model import (
     ServiceKey,
     SessionAffinity,
 )
-from lbctl.providers.aws import names
-from lbctl.providers.aws.converge import (
-    Environment,
-    Placement,
-    converge,
-    converge_backend,
-    teardown,
-)
-from lbctl.providers.aws.inventory import Shared
+from lbctl.providers.aws import diff, names
+from lbctl.providers.aws.diff import Placement
 from lbctl.providers.aws.provider import choose_subnets
-from lbctl.providers.aws.sinks import PlanSink
-from lbctl.providers.aws.spec import CidrRule, NodeRule, TgProtocol, nlb_spec, node_rules
-from lbctl.providers.aws.state import Resources, SecurityGroup, Subnet
+from lbctl.providers.aws.spec import (
+    CidrRule,
+    NlbSpec,
+    NodeRule,
+    Target,
+    TgProtocol,
+    nlb_spec,
+    node_rules,
+)
+from lbctl.providers.aws.state import (
+    Health,
+    Listener,
+    Nlb,
+    Resources,
+    SecurityGroup,
+    Subnet,
+    TargetGroup,
+)
+from lbctl.providers.aws.steps import Step
+from lbctl.providers.common.names import lb_name
+from lbctl.providers.common.steps import changes
 
 pytestmark = pytest.mark.unit
 
@@ -70,8 +81,8 @@ def test_instance_id_from_provider_id(provider_id: str | None, expected: str | N
 
 
 def test_names_are_deterministic_short_and_recognisable() -> None:
-    assert names.lb_name(UID) == "a0b1c2d3e4f5061728394a5b6c7d8e9f"
-    assert names.LB_NAME_RE.match(names.lb_name(UID))
+    assert lb_name(UID) == "a0b1c2d3e4f5061728394a5b6c7d8e9f"
+    assert names.LB_NAME_RE.match(lb_name(UID))
     for protocol in ("TCP", "UDP", "TCP_UDP"):
         name = names.tg_name(UID, protocol, 65535)
         assert len(name) <= 32 and names.TG_NAME_RE.match(name)
@@ -150,22 +161,31 @@ def test_choose_subnets_one_per_zone_by_rule() -> None:
     assert [s.id for s in choose_subnets(candidates, "c1")] == ["s-a9", "s-b1", "s-d1"]
 
 
-def _env() -> Environment:
-    return Environment(
-        shared=Shared(),
+BACKEND = diff.Backend(
+    "k8s-elb-backend-c1", SecurityGroup("sg-backend", "b", "vpc-1", {}, frozenset(), {})
+)
+
+
+def plan(spec: NlbSpec, res: Resources, backend: diff.Backend = BACKEND) -> list[Step]:
+    return diff.plan_ensure(
+        spec,
+        res,
+        backend=backend,
         allocation=None,
-        placement=lambda allocation: Placement(("subnet-a", "subnet-b")),
-        vpc_id=lambda: "vpc-1",
-        backend=lambda sink: "sg-backend",
+        placement=Placement(("subnet-a", "subnet-b")),
+        vpc_id="vpc-1",
     )
+
+
+def kinds(steps: list[Step]) -> list[tuple[str, str]]:
+    return [(c.action.value, c.kind) for c in changes(steps)]
 
 
 def test_plan_of_a_new_service_lists_every_step_in_order() -> None:
     backends = (Backend("a", "198.18.0.10", provider_id="aws:///z/i-0000000a"),)
     spec = nlb_spec(lb((Protocol.TCP, 80, 30080), backends=backends), cluster_id="c1")
-    sink = PlanSink()
-    converge(spec, Resources(uid=UID), sink=sink, env=_env())
-    assert [(c.action.value, c.kind) for c in sink.changes] == [
+    steps = plan(spec, Resources(uid=UID))
+    assert kinds(steps) == [
         ("create", "security-group"),
         ("update", "security-group"),
         ("create", "load-balancer"),
@@ -173,23 +193,104 @@ def test_plan_of_a_new_service_lists_every_step_in_order() -> None:
         ("update", "target-group"),  # register
         ("create", "listener"),
     ]
-
-
-def test_converged_resources_plan_nothing_and_teardown_reverses() -> None:
-    spec = nlb_spec(lb((Protocol.TCP, 80, 30080)), cluster_id="c1")
-    res = Resources(uid=UID)
-    converge(spec, res, sink=PlanSink(), env=_env())  # the working copy now matches
-    again = PlanSink()
-    converge(spec, res, sink=again, env=_env())
-    assert again.changes == []
-    down = PlanSink()
-    teardown(res, down)
-    assert [(c.action.value, c.kind) for c in down.changes] == [
-        ("delete", "load-balancer"),
-        ("delete", "target-group"),
-        ("delete", "security-group"),
+    assert [str(c) for c in changes(steps)][2:] == [
+        f"create load-balancer {spec.name}: network, in subnet-a, subnet-b",
+        f"create target-group {spec.ports[0].tg_name}: TCP node port 30080",
+        f"update target-group {spec.ports[0].tg_name}: register i-0000000a:30080",
+        f"create listener {spec.name}:80: TCP -> {spec.ports[0].tg_name}",
     ]
-    assert res.empty
+
+
+def converged(spec: NlbSpec) -> Resources:
+    """What exists once `spec` is built: the working copy the applied steps leave."""
+    tg_arns = {p.tg_name: f"arn:tg:{p.tg_name}" for p in spec.ports}
+    return Resources(
+        uid=UID,
+        lb=Nlb(
+            "arn:lb",
+            spec.name,
+            "dns",
+            "vpc-1",
+            "network",
+            "internet-facing",
+            ("sg-own", "sg-backend"),
+            dict(spec.tags),
+            tuple(
+                Listener(f"arn:l:{p.port}", p.port, p.protocol.value, tg_arns[p.tg_name])
+                for p in spec.ports
+            ),
+            False,
+        ),
+        target_groups={
+            p.tg_name: TargetGroup(
+                tg_arns[p.tg_name],
+                p.tg_name,
+                p.protocol.value,
+                diff.health_of(spec),
+                dict(spec.tags),
+                spec.sticky,
+                spec.targets(p),
+            )
+            for p in spec.ports
+        },
+        sg=SecurityGroup("sg-own", spec.sg_name, "vpc-1", {}, spec.cidr_rules, {}),
+    )
+
+
+def test_converged_resources_plan_nothing_and_delete_reverses() -> None:
+    spec = nlb_spec(lb((Protocol.TCP, 80, 30080)), cluster_id="c1")
+    res = converged(spec)
+    assert plan(spec, res) == []
+    assert [str(c) for c in changes(diff.plan_delete(res))] == [
+        f"delete load-balancer {spec.name}",
+        f"delete target-group {spec.ports[0].tg_name}",
+        f"delete security-group {spec.sg_name}: sg-own",
+    ]
+
+
+def test_changes_are_made_in_place_in_order() -> None:
+    spec = nlb_spec(lb((Protocol.TCP, 80, 30080)), cluster_id="c1")
+    res = converged(spec)
+    tg = res.target_groups[spec.ports[0].tg_name]
+    assert res.sg is not None
+    res.sg = SecurityGroup(
+        "sg-own", spec.sg_name, "vpc-1", {}, frozenset({CidrRule("tcp", 80, "10.0.0.0/8")}), {}
+    )
+    res.target_groups[tg.name] = TargetGroup(
+        tg.arn,
+        tg.name,
+        tg.protocol,
+        Health("HTTP", "31000", "/healthz"),
+        tg.tags,
+        True,
+        frozenset({Target("i-stale", 30080)}),
+    )
+    assert [str(c) for c in changes(plan(spec, res))] == [
+        f"update security-group {spec.sg_name}: allow tcp/80 from 0.0.0.0/0",
+        f"update security-group {spec.sg_name}: revoke tcp/80 from 10.0.0.0/8",
+        f"update target-group {tg.name}: health check HTTP:10256/healthz",
+        f"update target-group {tg.name}: no stickiness",
+        f"update target-group {tg.name}: deregister i-stale:30080",
+    ]
+
+
+def test_an_nlb_that_cannot_change_in_place_is_replaced() -> None:
+    spec = nlb_spec(lb((Protocol.TCP, 80, 30080)), cluster_id="c1")
+    res = converged(spec)
+    steps = diff.plan_ensure(
+        spec,
+        res,
+        backend=BACKEND,
+        allocation="eipalloc-1",
+        placement=Placement(("subnet-a",), "eipalloc-1"),
+        vpc_id="vpc-1",
+    )
+    assert [str(c) for c in changes(steps)][:3] == [
+        f"delete load-balancer {spec.name}",
+        f"create load-balancer {spec.name}: network, in subnet-a with Elastic IP eipalloc-1",
+        f"update load-balancer {spec.name}: enable cross-zone load balancing",
+    ]
+    assert diff.needs_new_lb(res.lb, "eipalloc-1") and not diff.needs_new_lb(res.lb, None)
 
 
 def _group(ident: str, rules: dict[str, frozenset[NodeRule]]) -> SecurityGroup:
@@ -203,27 +304,35 @@ def test_backend_group_and_node_rules_are_cluster_wide() -> None:
         NodeRule("udp", 30000, 32767),
         NodeRule("tcp", 10256, 10256),
     }
-    fresh = PlanSink()
-    backend, groups = converge_backend(
-        Shared(node_groups=(_group("sg-nodes", {}),)),
-        fresh,
-        name="k8s-elb-backend-c1",
+    fresh = diff.plan_backend(
+        diff.Backend("k8s-elb-backend-c1"),
+        (_group("sg-nodes", {}),),
         tags=names.backend_tags("c1"),
-        vpc_id=lambda: "vpc-1",
+        vpc_id="vpc-1",
         rules=rules,
     )
-    assert [str(c) for c in fresh.changes] == [
+    assert [str(c) for c in changes(fresh)] == [
         "create security-group k8s-elb-backend-c1: in vpc-1",
         "update node-security-group sg-nodes: allow tcp/10256, tcp/30000-32767, udp/30000-32767"
         " from (k8s-elb-backend-c1)",
     ]
+    backend = _group("sg-backend", {})
     stale = frozenset({NodeRule("tcp", 30080, 30080)}) | rules
-    shared = Shared(backend=backend, node_groups=(_group("sg-nodes", {backend.id: stale}),))
-    again = PlanSink()
-    _, groups = converge_backend(
-        shared, again, name="x", tags={}, vpc_id=lambda: "vpc-1", rules=rules
+    again = diff.plan_backend(
+        diff.Backend("k8s-elb-backend-c1", backend),
+        (_group("sg-nodes", {backend.id: stale}),),
+        tags={},
+        vpc_id="vpc-1",
+        rules=rules,
     )
-    assert [str(c) for c in again.changes] == [
-        "update node-security-group sg-nodes: revoke tcp/30080 from (k8s-elb-backend-c1)"
+    assert [str(c) for c in changes(again)] == [
+        "update node-security-group sg-nodes: revoke tcp/30080 from sg-backend"
     ]
-    assert groups[0].admitting(backend.id) == rules
+    done = diff.plan_backend(
+        diff.Backend("k8s-elb-backend-c1", backend),
+        (_group("sg-nodes", {backend.id: rules}),),
+        tags={},
+        vpc_id="vpc-1",
+        rules=rules,
+    )
+    assert done == []

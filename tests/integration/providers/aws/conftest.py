@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from lbcommon.clock import FakeClock
 from lbctl.metrics import Metrics
-from lbctl.providers.aws import AwsProvider, RetryPolicy
+from lbctl.providers.aws import AwsProvider
+from lbctl.providers.common.retry import RetryPolicy
 from tests.fakes.aws import CLUSTER_ID, FaultInjector, MotoServer, World, moto_server
 
 #: short backoff so retry tests take milliseconds
@@ -53,6 +55,8 @@ def make_provider(moto: MotoServer, world: World, faults: FaultInjector) -> Prov
             "cluster_id": CLUSTER_ID,
             "vpc_id": world.vpc_id,
             "retry": FAST_RETRY,
+            # A FakeClock: retry waits step it instead of sleeping.
+            "clock": FakeClock(),
         }
         options.update(overrides)
         return AwsProvider(elbv2=elbv2, ec2=ec2, **options)

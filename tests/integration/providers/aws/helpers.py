@@ -9,7 +9,6 @@ from lbcommon.desired import desired_load_balancer
 from lbcommon.model import (
     LoadBalancer,
     NodeInfo,
-    Protocol,
     SessionAffinity,
     TrafficPolicy,
 )
@@ -58,11 +57,7 @@ def service_lb(
         ip=ip,
         ip_families=ip_families,
     )
-    return desired_load_balancer(
-        spec,
-        nodes if nodes is not None else nodes_of(world),
-        supported_protocols=frozenset(Protocol),
-    )
+    return desired_load_balancer(spec, nodes if nodes is not None else nodes_of(world))
 
 
 def cloud(aws: tuple[Any, Any]) -> dict[str, Any]:

@@ -7,15 +7,25 @@ the expected resources exist (nothing more: no duplicates, no leaks).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from lbcommon.clock import FakeClock
 from lbcommon.errors import InvalidServiceError, ProviderError, ThrottledError
-from lbcommon.model import Ingress, ServiceKey, SessionAffinity, TrafficPolicy
+from lbcommon.model import (
+    FrontendPort,
+    Ingress,
+    Protocol,
+    ServiceKey,
+    SessionAffinity,
+    TrafficPolicy,
+)
 from lbctl.metrics import Metrics
 from lbctl.providers.aws import AwsProvider
-from tests.fakes.aws import CLUSTER_ID, FaultInjector, MotoServer, World
+from lbctl.providers.aws.inventory import MAX_AGE, VERIFY_PERIOD
+from tests.fakes.aws import CLUSTER_ID, FaultInjector, MotoServer, World, is_mutating
 from tests.integration.providers.aws.conftest import FAST_RETRY, ProviderFactory
 from tests.integration.providers.aws.helpers import (
     BACKEND,
@@ -342,6 +352,24 @@ def test_invalid_services_touch_nothing(  # noqa: PLR0917 (pytest passes fixture
     assert cloud(aws) == before
 
 
+def test_the_provider_itself_refuses_sctp(
+    provider: AwsProvider, world: World, aws: tuple[Any, Any], faults: FaultInjector
+) -> None:
+    """Whatever builds the LoadBalancer, the NLB provider refuses what an NLB cannot serve."""
+    lb = replace(service_lb(world), ports=(FrontendPort(Protocol.SCTP, 80, 30080),))
+    before = cloud(aws)
+    faults.reset()
+    with pytest.raises(InvalidServiceError) as caught:
+        provider.ensure(lb)
+    assert [p.field for p in caught.value.problems] == ["spec.ports[0].protocol"]
+    assert "AWS Network Load Balancer" in str(caught.value)
+    with pytest.raises(InvalidServiceError):
+        provider.plan(lb)
+    assert provider.update_backends([lb]).keys() == {lb.key}
+    assert faults.requests == []
+    assert cloud(aws) == before
+
+
 def test_no_eligible_subnet_creates_nothing(
     make_provider: ProviderFactory, world: World, aws: tuple[Any, Any], faults: FaultInjector
 ) -> None:
@@ -444,6 +472,7 @@ def _throttled_provider(
         cluster_id=CLUSTER_ID,
         vpc_id=world.vpc_id,
         retry=FAST_RETRY,
+        clock=FakeClock(),
     )
 
 
@@ -490,19 +519,12 @@ def test_update_backends_batches_per_group_and_reports_failures_per_service(
         assert len(tg["targets"]) == 4
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_drift_made_by_hand_is_corrected(
     make_provider: ProviderFactory, world: World, aws: tuple[Any, Any]
 ) -> None:
-    clock = StepClock()
-    provider = make_provider(clock=clock, max_age=30.0, verify_period=900.0)
+    clock = FakeClock()
+    provider = make_provider(clock=clock)
+    assert (MAX_AGE, VERIFY_PERIOD) == (30.0, 900.0)
     lb = service_lb(world)
     provider.ensure(lb)
     elbv2, ec2 = aws
@@ -525,12 +547,25 @@ def test_drift_made_by_hand_is_corrected(
         TargetGroupArn=tg["arn"], Targets=[{"Id": victim[0], "Port": victim[1]}]
     )
 
-    clock.now += 31  # the next resync: bulk reads see security groups again
+    clock.step(31)  # the next resync: bulk reads see security groups again
     provider.ensure(lb)
     state = cloud(aws)
     assert state["security_groups"][f"k8s-elb-{LB_NAME}"]["ingress"] == {("tcp", "80", "0.0.0.0/0")}
     assert victim not in state["target_groups"][TG80]["targets"]  # details: not yet
 
-    clock.now += 900  # past the verify period: targets are read again
+    clock.step(900)  # past the verify period: targets are read again
     provider.ensure(lb)
     assert victim in cloud(aws)["target_groups"][TG80]["targets"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "mutating"),
+    [
+        ("DescribeTags", False),
+        ("GetResources", False),
+        ("CreateListener", True),
+        ("RegisterTargets", True),
+    ],
+)
+def test_the_fault_injector_counts_mutating_operations(operation: str, mutating: bool) -> None:
+    assert is_mutating(operation) is mutating
