@@ -102,12 +102,12 @@ def _parse_ranges(
     return tuple(sorted(set(ranges), key=lambda n: (n.version, n))), problems
 
 
-def desired_load_balancer(
-    spec: ServiceSpec,
-    nodes: Iterable[NodeInfo],
-    *,
-    supported_protocols: frozenset[Protocol] = frozenset({Protocol.TCP, Protocol.UDP}),
-) -> LoadBalancer:
+#: what every lbctl data plane forwards (nodeproxy, GCE target pools, AWS NLBs);
+#: a provider refuses, in its own spec, whatever else it cannot build
+SERVED_PROTOCOLS = frozenset({Protocol.TCP, Protocol.UDP})
+
+
+def desired_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadBalancer:
     """Build the LoadBalancer `spec` asks for, or raise InvalidServiceError."""
     problems: list[Problem] = []
     if not spec.ports:
@@ -115,8 +115,8 @@ def desired_load_balancer(
     frontends: list[FrontendPort] = []
     for index, port in enumerate(spec.ports):
         where = f"spec.ports[{index}]"
-        if port.protocol not in supported_protocols:
-            allowed = ", ".join(sorted(p.value for p in supported_protocols))
+        if port.protocol not in SERVED_PROTOCOLS:
+            allowed = ", ".join(sorted(p.value for p in SERVED_PROTOCOLS))
             problems.append(
                 Problem(f"{where}.protocol", f"{port.protocol} is not supported (use {allowed})")
             )
