@@ -13,6 +13,8 @@ Guarantees:
   is re-read with a GET by the next reader (a crash right after the call
   leaves it dirty), and a refresh that started before the mark keeps it;
 - ages are measured on the injected `Clock`, so tests step a FakeClock;
+  dirty marks are ordered by a sequence number, not by time, so two marks
+  are never confused however coarse (or fake) the clock;
 - refreshes are single-flight: concurrent callers wait for one listing;
 - instances (for network tags) are listed with one aggregated call when a
   wanted instance is unknown or the list is older than `ttl`.
@@ -71,7 +73,9 @@ class Inventory:
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
         self._listing: Listing | None = None
-        self._dirty: dict[tuple[Kind, str], float] = {}
+        #: dirty resources -> the sequence number of their latest mark
+        self._dirty: dict[tuple[Kind, str], int] = {}
+        self._marks = 0
         self._fresh: dict[tuple[Kind, str], Resource | None] = {}
         self._instances: dict[Ref, Instance] = {}
         self._instances_at: float | None = None
@@ -86,6 +90,8 @@ class Inventory:
             if current is not None and self._clock.now() - current.taken_at <= limit:
                 return current
             started = self._clock.now()
+            with self._lock:
+                first_mark = self._marks  # marks after this one postdate the listing's start
             listed: dict[Kind, Mapping[str, Resource]] = {
                 Kind.ADDRESS: _by_name(self.api.list_addresses()),
                 Kind.FIREWALL: _by_name(self.api.list_firewalls()),
@@ -96,14 +102,15 @@ class Inventory:
             fresh = Listing(taken_at=started, by_kind=listed)
             with self._lock:
                 self._listing = fresh
-                self._dirty = {k: at for k, at in self._dirty.items() if at >= started}
+                self._dirty = {k: m for k, m in self._dirty.items() if m > first_mark}
                 self._fresh.clear()
             return fresh
 
     def forget(self, kind: Kind, name: str) -> None:
         """Mark a resource dirty: about to change, so re-read it before trusting."""
         with self._lock:
-            self._dirty[(kind, name)] = self._clock.now()
+            self._marks += 1
+            self._dirty[(kind, name)] = self._marks
             self._fresh.pop((kind, name), None)
 
     def cached(self, kind: Kind, name: str, listing: Listing) -> Resource | None:
