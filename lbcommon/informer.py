@@ -10,10 +10,19 @@ Guarantees (the client-go informer contract, reduced to what lbctl needs):
   last resourceVersion, with jittered backoff between attempts;
 - every `resync_period` each cached object is handed to `on_update` again,
   so a missed or failed reconcile is retried even without a change;
-- `stop()` interrupts a blocked watch at once (the HTTP response is shut down).
+- `stop()` interrupts a blocked watch at once (the HTTP response is shut down);
+- each object is translated into a domain value (`translate`, e.g.
+  lbcommon.kube.convert.service_from_api) once per resourceVersion, here at
+  the boundary: handlers and cache readers only ever see those frozen values,
+  never API dicts or client models. A resync, or a relist that finds an
+  unchanged resourceVersion, reuses the value it has. An object that cannot
+  be translated is logged and keeps its last good value;
+- time (resync, backoff) runs on the injected Clock.
 
-Objects are plain wire-form dicts; lbcommon.kube.convert turns them into domain
-types. Reading raw JSON also spares the client's slow model deserialisation.
+The list function is injected (a `list_*` of the kubernetes client, called
+with `_preload_content=False`), so this module never imports the client:
+code that reads the cache reaches no Kubernetes dependency. Reading raw JSON
+also spares the client's slow model deserialisation.
 """
 
 from __future__ import annotations

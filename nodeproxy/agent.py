@@ -26,15 +26,9 @@ from dataclasses import dataclass
 from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.httpserver import MetricsServer
 from lbcommon.informer import Informer
+from lbcommon.kube.client import ApiClient, node_lister, service_lister
 from lbcommon.kube.convert import node_from_api, service_from_api
-from lbcommon.kube.leases import (
-    ApiClient,
-    LeaseRecord,
-    Leases,
-    lease_from_api,
-    node_lister,
-    service_lister,
-)
+from lbcommon.kube.leases import LeaseRecord, Leases, lease_from_api
 from lbcommon.model import NodeInfo, ServiceSpec
 from lbcommon.pools import Pool
 from nodeproxy.addresses import Addresses

@@ -1,15 +1,20 @@
-"""Load a Kubernetes API client the way both programs are run.
+"""Load a Kubernetes API client the way both programs are run, and list with it.
 
 From a kubeconfig file when one is named (flag or $KUBECONFIG), else the
 in-cluster ServiceAccount, else ~/.kube/config. A kubeconfig that cannot be
-read is a UsageError (one line, exit code 2).
+read is a UsageError (one line, exit code 2). `service_lister` and
+`node_lister` give the list/watch functions an Informer takes, so nodeproxy
+never imports `kubernetes` itself.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client, config
+from kubernetes.client import ApiClient
 
 from lbcommon.flags import UsageError
 
@@ -28,3 +33,18 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise UsageError(f"--kubeconfig {where}: {err}") from None
     return api
+
+
+__all__ = ["ApiClient", "ListFunc", "load_api_client", "node_lister", "service_lister"]
+
+ListFunc = Callable[..., Any]
+
+
+def service_lister(api: ApiClient) -> ListFunc:
+    """A list/watch function over Services in all namespaces, for an Informer."""
+    return client.CoreV1Api(api).list_service_for_all_namespaces  # type: ignore[no-any-return]
+
+
+def node_lister(api: ApiClient) -> ListFunc:
+    """A list/watch function over Nodes, for an Informer."""
+    return client.CoreV1Api(api).list_node  # type: ignore[no-any-return]

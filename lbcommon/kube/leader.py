@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.errors import ConflictError, PermanentError, TemporaryError
-from lbcommon.kube.leases import ApiClient, LeaseRecord, Leases
+from lbcommon.kube.client import ApiClient
+from lbcommon.kube.leases import LeaseRecord, Leases
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,10 @@ lbctl's leader election (lbcommon.kube.leader) and nodeproxy's heartbeats
 Leases only through `Leases`, and see a Lease only as a frozen `LeaseRecord`.
 
 Guarantees:
-- Every failure is an lbcommon.errors type with the original chained: 409 is
-  ConflictError; 403 ForbiddenError naming the verb and the resource; 429
-  ThrottledError (with the server's Retry-After); 400 and 422 PermanentError;
-  5xx, other statuses, timeouts and dropped connections TemporaryError.
-  A missing Lease is not an error: `get` returns None and `delete` False.
+- Every failure is an lbcommon.errors type with the original chained, mapped
+  by lbcommon.kube.errors (403 ForbiddenError naming the verb and the Lease,
+  409 ConflictError, ...). A missing Lease is not an error: `get` returns
+  None and `delete` False.
 - `hold` and `release` are optimistic: a PUT at the resourceVersion the
   caller read (else ConflictError), so of two racing candidates exactly one
   wins. `heartbeat` is one unconditional merge patch (create on first use).
@@ -17,9 +16,6 @@ Guarantees:
   create, delete, and list and watch for `lister`.
 - Responses are read as JSON (`_preload_content=False`): the client's model
   deserialisation costs more than the request, and nothing here needs it.
-
-The same client also lists Services and Nodes for nodeproxy's informers
-(`service_lister`, `node_lister`), so nodeproxy never imports `kubernetes`.
 """
 
 from __future__ import annotations
@@ -38,22 +34,14 @@ from urllib3.exceptions import HTTPError
 
 from lbcommon.errors import (
     ConflictError,
-    ForbiddenError,
-    LbctlError,
-    PermanentError,
-    TemporaryError,
-    ThrottledError,
 )
+from lbcommon.kube.errors import api_error, is_not_found
 
 __all__ = [
-    "ApiClient",
     "LeaseRecord",
     "Leases",
     "ListFunc",
-    "api_error",
     "lease_from_api",
-    "node_lister",
-    "service_lister",
 ]
 
 NOT_FOUND = 404
@@ -94,49 +82,6 @@ def lease_from_api(obj: Mapping[str, Any]) -> LeaseRecord:
     )
 
 
-def api_error(err: Exception, *, verb: str, resource: str) -> LbctlError:
-    """The lbcommon.errors type for a failed call (`raise api_error(...) from err`).
-
-    404 is not mapped here: whether absence is an answer or a failure is the
-    caller's call (`Leases` treats it as an answer). Messages start with
-    "<verb> <resource>" and carry the apiserver's own Status message.
-    """
-    what = f"{verb} {resource}"
-    if not isinstance(err, ApiException):
-        return TemporaryError(f"{what}: {type(err).__name__}: {err}")
-    status = int(err.status or 0)
-    detail = _message(err)
-    if status == 409:
-        return ConflictError(f"{what}: conflict: {detail}")
-    if status == 403:
-        return ForbiddenError(f"{what}: forbidden: {detail}")
-    if status == 429:
-        return ThrottledError(f"{what}: throttled: {detail}", retry_after=_retry_after(err))
-    if status in (400, 422):
-        return PermanentError(f"{what}: HTTP {status} {detail}")
-    return TemporaryError(f"{what}: HTTP {status} {detail}", retry_after=_retry_after(err))
-
-
-def _message(err: ApiException) -> str:
-    """The apiserver's Status message if the body carries one, else the HTTP reason."""
-    try:
-        body = json.loads(err.body or b"")
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(err.reason or "")
-
-
-def _retry_after(err: ApiException) -> float | None:
-    headers = err.headers or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _micro_time(now: datetime.datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -165,7 +110,7 @@ class Leases:
             finally:
                 response.release_conn()
         except (ApiException, HTTPError, OSError) as err:
-            if isinstance(err, ApiException) and err.status == NOT_FOUND:
+            if is_not_found(err):
                 raise _AbsentError(name) from err
             raise api_error(err, verb=verb, resource=self._resource(name)) from err
         return json.loads(data) if data else None
@@ -328,13 +273,3 @@ def _seconds(duration: float) -> int:
 
 
 # -- what nodeproxy's other informers list ------------------------------------
-
-
-def service_lister(api: ApiClient) -> ListFunc:
-    """A list/watch function over Services in all namespaces, for an Informer."""
-    return client.CoreV1Api(api).list_service_for_all_namespaces  # type: ignore[no-any-return]
-
-
-def node_lister(api: ApiClient) -> ListFunc:
-    """A list/watch function over Nodes, for an Informer."""
-    return client.CoreV1Api(api).list_node  # type: ignore[no-any-return]

@@ -6,18 +6,15 @@ operations (add or delete one entry), status uses a patch of the status
 subresource only. Reads for `plan` and `gc` list raw JSON and translate it
 once, like the informers, never through the client's models.
 
-API errors become lbcommon.errors types, the original chained, by status:
-404 ServiceGoneError; 400 and 422 PermanentError; 403 ForbiddenError naming
-the verb and resource; 409 ConflictError; 429 ThrottledError with the
-Retry-After the apiserver gave; anything else, and a failed connection,
-TemporaryError.
+API errors become lbcommon.errors types, the original chained, through the
+one mapping in lbcommon.kube.errors; a 404 on a Service write is
+ServiceGoneError (the Service was deleted under us).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import email.utils
 import json
 import logging
 import os
@@ -30,17 +27,12 @@ from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
 from lbcommon.errors import (
-    ConflictError,
-    ForbiddenError,
-    LbctlError,
-    PermanentError,
     ServiceGoneError,
     StatusCondition,
-    TemporaryError,
-    ThrottledError,
 )
 from lbcommon.informer import Obj
 from lbcommon.kube.convert import ingress_to_api, node_from_api, service_from_api
+from lbcommon.kube.errors import api_error, is_not_found
 from lbcommon.model import Ingress, NodeInfo, ServiceKey, ServiceSpec
 from lbctl.controller.ports import ObjectRef
 
@@ -64,61 +56,15 @@ def call(verb: str, resource: str, target: str, func: Callable[[], T]) -> T:
     """
     try:
         result = func()
-    except ApiException as err:
-        raise api_error(verb, resource, target, err) from err
-    except (HTTPError, OSError) as err:
-        raise TemporaryError(f"{verb} {resource} {target}: {err}") from err
+    except (ApiException, HTTPError, OSError) as err:
+        if is_not_found(err):
+            raise ServiceGoneError(f"{verb} {resource} {target}: not found") from err
+        raise api_error(err, verb=verb, resource=resource, target=target) from err
     raw: Any = result
     if hasattr(raw, "release_conn"):  # a raw response: return it to the pool
         raw.drain_conn()
         raw.release_conn()
     return result
-
-
-def api_error(verb: str, resource: str, target: str, err: ApiException) -> LbctlError:
-    """The lbcommon.errors type for an apiserver error response (see the module docstring)."""
-    status = err.status
-    detail = _message(err)
-    what = " ".join(part for part in (verb, resource, target) if part)
-    if status == 404:
-        return ServiceGoneError(f"{what}: not found")
-    if status == 403:
-        about = f" ({target})" if target else ""
-        return ForbiddenError(f"{verb} {resource} forbidden{about}: {detail}")
-    if status in (400, 422):
-        return PermanentError(f"{what}: HTTP {status} {detail}")
-    if status == 409:
-        return ConflictError(f"{what}: conflict: {detail}")
-    if status == 429:
-        return ThrottledError(f"{what}: throttled: {detail}", retry_after=_retry_after(err.headers))
-    return TemporaryError(f"{what}: HTTP {status} {detail}")
-
-
-def _message(err: ApiException) -> str:
-    """The apiserver's Status message if the body carries one, else the HTTP reason."""
-    try:
-        body = json.loads(err.body or b"")
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(err.reason or "")
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date), None if absent or unreadable."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class KubeGateway:
@@ -307,10 +253,8 @@ def _read(
     """Run a raw (`_preload_content=False`) read and return its JSON body."""
     try:
         response = func(**kwargs)
-    except ApiException as err:
-        raise api_error(verb, resource, "", err) from err
-    except (HTTPError, OSError) as err:
-        raise TemporaryError(f"{verb} {resource}: {err}") from err
+    except (ApiException, HTTPError, OSError) as err:
+        raise api_error(err, verb=verb, resource=resource) from err
     try:
         body: dict[str, Any] = json.loads(response.data)
     finally:

@@ -79,7 +79,7 @@ def test_permanent_is_never_temporary() -> None:
 
 
 def test_forbidden_names_the_verb_and_resource() -> None:
-    with pytest.raises(ForbiddenError, match=r"^patch services/status forbidden \(ns/web\)"):
+    with pytest.raises(ForbiddenError, match=r"^patch services/status ns/web: forbidden: "):
         call("patch", "services/status", "ns/web", _failing(403))
 
 
