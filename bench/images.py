@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from localcluster.build import cache_root
-from localcluster.imagebuild import ImageBuilder, Recipe, layer_sizes, project_recipes
+from localcluster.imagebuild import (
+    ImageBuilder,
+    Recipe,
+    context_files,
+    layer_sizes,
+    project_recipes,
+)
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_BYTES = 150_000_000
@@ -47,6 +54,20 @@ def _recipes(names: list[str]) -> dict[str, Recipe]:
 
         return all_recipes()
     return project_recipes()
+
+
+def snapshot(recipe: Recipe, directory: Path) -> Recipe:
+    """`recipe` with its context copied: edits elsewhere in the tree during the
+    run (other people work in it) cannot change the inputs between builds."""
+    context = directory / recipe.name
+    for rel in [*context_files(recipe.context), ".dockerignore"]:
+        source = recipe.context / rel
+        if source.exists():
+            (context / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, context / rel, follow_symlinks=False)
+    dockerfile = context / f".{recipe.dockerfile.name}"
+    shutil.copy2(recipe.dockerfile, dockerfile)
+    return replace(recipe, context=context, dockerfile=dockerfile)
 
 
 def measure(builder: ImageBuilder, recipe: Recipe) -> Row:
@@ -83,8 +104,11 @@ def main() -> int:
         builder.ensure_base()
         if args.cold_base:
             base_s = time.monotonic() - started
-        rows = [measure(builder, recipes[name]) for name in args.images]
-        base_bytes = layer_sizes(builder.build(recipes[args.images[0]]).archive)[0]
+        snapshots = {
+            name: snapshot(recipes[name], Path(scratch) / "contexts") for name in args.images
+        }
+        rows = [measure(builder, snapshots[name]) for name in args.images]
+        base_bytes = layer_sizes(builder.build(snapshots[args.images[0]]).archive)[0]
         if args.cold_base:
             subprocess.run(
                 builder.buildah.argv("rmi", "--all", "--force"), capture_output=True, check=False
