@@ -32,5 +32,8 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
-# Build (or find cached) the upstream binaries the tests and demo use.
+# Build (or find cached) the upstream binaries the tests and demo use (and kubectl).
 .venv/bin/python -m localcluster.build all
+# Build (or find cached) the images the local cluster imports: lbctl and
+# nodeproxy from the root Dockerfile, upstream's agnhost rebuilt on Debian.
+.venv/bin/python -m localcluster.imagebuild lbctl nodeproxy agnhost

@@ -461,10 +461,11 @@ def ensure_named(
 
 
 def ensure_cluster_binaries(kubernetes_version: str = KUBERNETES_VERSION) -> dict[str, Path]:
-    """Build (or find in the cache) everything the local multi-node cluster runs."""
+    """Build (or find in the cache) everything the local multi-node cluster runs,
+    and the kubectl that applies deploy/overlays/local to it."""
     paths = ensure_control_plane_binaries(kubernetes_version)
     paths |= ensure_named(
-        [n for names in NODE_BINARIES.values() for n in names],
+        [n for names in NODE_BINARIES.values() for n in names] + ["kubectl"],
         kubernetes_version=kubernetes_version,
     )
     return paths

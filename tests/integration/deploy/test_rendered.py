@@ -26,6 +26,7 @@ from nodeproxy.agent import AgentSettings
 from nodeproxy.cli import settings_from_args as nodeproxy_settings_from_args
 from tests.integration.deploy.kubectl_cli import render, run_kubectl
 from tests.unit.deploy.manifests import (
+from localcluster.versions import LBCTL_IMAGE, NODEPROXY_IMAGE
     CLOUD_OVERLAYS,
     DEPLOY,
     DOC,
@@ -201,13 +202,19 @@ def test_the_pdb_selects_the_deployments_pods(rendered: dict[str, list[Obj]], ov
     assert pdb["spec"].get("maxUnavailable", 0) == 1 or pdb["spec"].get("minAvailable") == 1
 
 
+#: the local overlay names the images the local cluster builds and imports
+#: (localcluster.versions); every other overlay the release images
+LOCAL_IMAGES = {"lbctl": LBCTL_IMAGE, "nodeproxy": NODEPROXY_IMAGE}
+
+
 @pytest.mark.parametrize("overlay", ALL)
 def test_images_are_the_release_tags_pulled_if_not_present(
     rendered: dict[str, list[Obj]], overlay: str
 ) -> None:
     for workload, container in _containers(rendered[overlay]):
         name = workload["metadata"]["name"]
-        assert container["image"] == f"ghcr.io/lbctl/{name}:0.1.0"
+        want = LOCAL_IMAGES[name] if overlay == "local" else f"ghcr.io/lbctl/{name}:0.1.0"
+        assert container["image"] == want
         assert container["imagePullPolicy"] == "IfNotPresent"
 
 
