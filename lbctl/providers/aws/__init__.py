@@ -7,8 +7,9 @@ shared executor, with the shared retry policy and locks.
 Modules, from pure to I/O: names (names, tags, ids), spec (LoadBalancer ->
 NlbSpec, all validation), state (observed values), steps (aws's steps: one
 mutation each), diff (the pure ordered diff, shared by ensure, plan and
-delete), api (counted, retried, translated calls), inventory (batched reads,
-write-through snapshot), apply (one AWS call per step, keeping the working
+delete), placement (subnets and the Elastic IP, checked), api (counted,
+retried, translated calls), inventory (batched reads, write-through
+snapshot), apply (one AWS call per step, keeping the working
 copy), provider (the Provider protocol) and clients (boto3 set-up).
 """
 

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lbcommon.clock import Clock, RealClock
-from lbcommon.errors import InvalidServiceError, Problem, ProviderError
+from lbcommon.errors import InvalidServiceError, ProviderError
 from lbcommon.model import Change, Ingress, LoadBalancer, OwnedResource, ServiceKey
 from lbctl.metrics import Metrics
 from lbctl.providers.aws import api, diff, names, state
@@ -44,6 +44,7 @@ from lbctl.providers.aws.api import AwsApi
 from lbctl.providers.aws.apply import Applier, Working
 from lbctl.providers.aws.diff import Backend, Placement
 from lbctl.providers.aws.inventory import Inventory, Shared
+from lbctl.providers.aws.placement import choose_subnets, elastic_ip
 from lbctl.providers.aws.spec import NODE_PORT_RANGE, NlbSpec, nlb_spec, node_rules
 from lbctl.providers.aws.state import Resources, SecurityGroup, Subnet
 from lbctl.providers.aws.steps import Step
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 KIND_LB = "load-balancer"
 KIND_TG = "target-group"
 KIND_SG = "security-group"
-LB_IP_FIELD = "spec.loadBalancerIP"
 
 
 class AwsProvider:
@@ -358,49 +358,6 @@ class AwsProvider:
             return self._placement(allocation)
         except ProviderError as err:
             return Placement((f"(blocked: {err})",), allocation)
-
-
-def elastic_ip(spec: NlbSpec, shared: Shared) -> str | None:
-    """The allocation id `loadBalancerIP` names, if we may use it; else InvalidServiceError."""
-    ip = spec.requested_ip
-    if ip is None:
-        return None
-    address = next((a for a in shared.addresses if a.public_ip == ip), None)
-    if address is None:
-        reason = f"{ip} is not an Elastic IP of this account in this region"
-        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
-    holder = shared.eip_holders.get(address.allocation_id)
-    if holder is not None and holder[0] != spec.uid:
-        reason = f"Elastic IP {ip} is in use by the load balancer of Service {holder[1]}"
-        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
-    if address.association_id and holder is None:
-        reason = f"Elastic IP {ip} is associated with something else ({address.association_id})"
-        raise InvalidServiceError([Problem(LB_IP_FIELD, reason)])
-    return address.allocation_id
-
-
-def choose_subnets(subnets: Iterable[Subnet], cluster_id: str) -> list[Subnet]:
-    """One subnet per availability zone, sorted by zone.
-
-    Eligible: tagged `kubernetes.io/cluster/<cluster_id>` = owned or shared,
-    or tagged `kubernetes.io/role/elb` and not tagged for another cluster.
-    Within a zone: role/elb first, then our cluster tag, then the lowest id.
-    """
-    ours = names.cluster_tag(cluster_id)
-
-    def eligible(s: Subnet) -> bool:
-        if s.tags.get(ours) in (names.OWNED, names.SHARED):
-            return True
-        other = any(k.startswith(names.CLUSTER_TAG_PREFIX) and k != ours for k in s.tags)
-        return names.ELB_ROLE_TAG in s.tags and not other
-
-    def rank(s: Subnet) -> tuple[bool, bool, str]:
-        return (names.ELB_ROLE_TAG not in s.tags, ours not in s.tags, s.id)
-
-    best: dict[str, Subnet] = {}
-    for subnet in sorted(filter(eligible, subnets), key=rank):
-        best.setdefault(subnet.zone, subnet)
-    return [best[zone] for zone in sorted(best)]
 
 
 def _lbs(res: Resources) -> list[tuple[str, Mapping[str, str]]]:

@@ -12,7 +12,8 @@ Guarantees:
   queue instead (`after_giving_up` says how long: the server's Retry-After,
   else `maximum`);
 - every wait goes through the injected `Clock`, so tests step a FakeClock
-  and never sleep.
+  and never sleep. (A Retry-After given as an HTTP date is compared with the
+  wall clock: the one reading of real time here, as the date is wall time.)
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from lbcommon.model import (
 )
 from lbctl.providers.aws import diff, names
 from lbctl.providers.aws.diff import Placement
-from lbctl.providers.aws.provider import choose_subnets
+from lbctl.providers.aws.placement import choose_subnets
 from lbctl.providers.aws.spec import (
     CidrRule,
     NlbSpec,
