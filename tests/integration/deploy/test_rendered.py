@@ -21,12 +21,11 @@ from lbcommon.pools import parse_pools
 from lbctl.cli import build_parser
 from lbctl.settings import Settings
 from lbctl.settings import settings_from_args as lbctl_settings_from_args
-from localcluster.versions import KUBERNETES_VERSION
+from localcluster.versions import KUBERNETES_VERSION, LBCTL_IMAGE, NODEPROXY_IMAGE
 from nodeproxy.agent import AgentSettings
 from nodeproxy.cli import settings_from_args as nodeproxy_settings_from_args
 from tests.integration.deploy.kubectl_cli import render, run_kubectl
 from tests.unit.deploy.manifests import (
-from localcluster.versions import LBCTL_IMAGE, NODEPROXY_IMAGE
     CLOUD_OVERLAYS,
     DEPLOY,
     DOC,
