@@ -461,3 +461,22 @@ def test_pruned_packages_are_needed_by_aiohttp_only(lock: str) -> None:
     for package in removed - {"aiohttp"}:
         assert parents[package], package
         assert parents[package] <= removed, (package, parents[package] - removed)
+
+
+def test_cli_refuses_an_unknown_image(capsys: pytest.CaptureFixture[str]) -> None:
+    from localcluster.imagebuild.__main__ import main
+
+    assert main(["lbctl", "nginx"]) == 2
+    assert "no image named nginx" in capsys.readouterr().err
+
+
+def test_recipes_name_every_lbctl_target_of_the_dockerfile() -> None:
+    recipes = imagebuild.project_recipes()
+    targets = {
+        args.split()[-1]
+        for word, args in dockerfile_instructions(ROOT_DOCKERFILE.read_text())
+        if word == "FROM" and args.split()[-1].startswith(("lbctl", "nodeproxy"))
+    } - {"lbctl-runtime"}
+    assert {r.target for r in recipes.values()} == targets
+    assert recipes["lbctl"].reference == LBCTL_IMAGE
+    assert recipes["lbctl-gce"].reference == f"{LBCTL_IMAGE}-gce"
