@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -134,8 +135,22 @@ def test_both_programs_run_in_cluster_from_their_images(cluster_api: client.ApiC
         for c in workload.spec.template.spec.containers
     }
     assert images == {"lbctl.local/lbctl:0.1.0", "lbctl.local/nodeproxy:0.1.0"}
-    host = subprocess.run(["pgrep", "-f", "bin/lbctl run"], capture_output=True, check=False)
-    assert host.returncode == 1, f"an lbctl host process runs: {host.stdout!r}"
+    for program in ("bin/lbctl run", "bin/nodeproxy"):
+        found = subprocess.run(
+            ["pgrep", "-f", program], check=False, capture_output=True, text=True
+        )
+        for pid in found.stdout.split():
+            assert "containerd-shim" in _parent_command(int(pid)), f"{program} {pid} not in a pod"
+
+
+def _parent_command(pid: int) -> str:
+    """The command line of `pid`'s parent (a pod's process: containerd's shim)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        return Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError, IndexError):
+        return ""
 
 
 def test_deleted_leader_is_replaced_within_bound(app: App, cluster_api: client.ApiClient) -> None:
