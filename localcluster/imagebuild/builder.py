@@ -49,6 +49,9 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_SECRET_ID = "ca"
 
 
+#: Archives kept per image: the newest few, so the cache does not grow per edit.
+KEEP_ARCHIVES = 3
+
 _PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -263,8 +266,22 @@ class ImageBuilder:
             finally:
                 pushed.unlink(missing_ok=True)
                 partial.unlink(missing_ok=True)
+            self.prune_archives(recipe)
             _progress(f"built {recipe.name} in {seconds:.0f}s, {size / 1e6:.1f} MB")
             return Built(recipe.name, recipe.reference, out, key, False, seconds, size)
+
+    def prune_archives(self, recipe: Recipe) -> None:
+        """Drop `recipe`'s older archives: all but the newest KEEP_ARCHIVES, and
+        only those an hour old (a path handed out lately may be in use)."""
+        archives = sorted(
+            self.archives.glob(f"{recipe.name}-" + "[0-9a-f]" * 16 + ".tar"),
+            key=lambda path: path.stat().st_mtime,
+            reverse=True,
+        )
+        for old in archives[KEEP_ARCHIVES:]:
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
 
     def remove_base(self) -> None:
         """Forget the base image (the next build makes it again)."""

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tarfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -480,3 +481,23 @@ def test_recipes_name_every_lbctl_target_of_the_dockerfile() -> None:
     assert {r.target for r in recipes.values()} == targets
     assert recipes["lbctl"].reference == LBCTL_IMAGE
     assert recipes["lbctl-gce"].reference == f"{LBCTL_IMAGE}-gce"
+
+
+def test_older_archives_are_pruned_but_recent_ones_kept(tmp_path: Path) -> None:
+    builder = imagebuild.ImageBuilder(directory=tmp_path, ca_bundle=None)
+    builder.archives.mkdir(parents=True)
+    now = time.time()
+    ages = {"a": 10, "b": 20, "c": 30, "d": 1800, "e": 7200, "f": 9000}
+    for letter, age in ages.items():
+        path = builder.archives / f"nodeproxy-{letter * 16}.tar"
+        path.write_text("x")
+        path.with_suffix(".json").write_text("{}")
+        os.utime(path, (now - age, now - age))
+    other = builder.archives / f"lbctl-{'0' * 16}.tar"
+    other.write_text("x")
+    os.utime(other, (now - 9000, now - 9000))
+    recipe = Recipe("nodeproxy", NODEPROXY_IMAGE, ROOT_DOCKERFILE, REPO_ROOT, target="nodeproxy")
+    builder.prune_archives(recipe)
+    left = sorted(p.name for p in builder.archives.glob("*.tar"))
+    assert left == sorted([f"nodeproxy-{c * 16}.tar" for c in "abcd"] + [f"lbctl-{'0' * 16}.tar"])
+    assert not (builder.archives / f"nodeproxy-{'e' * 16}.json").exists()
