@@ -17,7 +17,7 @@
 # debootstrap makes locally.
 
 # ---- the Python runtime both programs run on: Debian's own Python 3.11 -------
-FROM docker.io/library/debian:bookworm-20260824-slim AS python
+FROM docker.io/library/debian:bookworm-20260824-slim AS python-runtime
 # pydoc's topic texts and the stdlib's test support are for interactive use
 # and CPython's own tests: 2 MB no program here reads.
 RUN apt-get update \
@@ -27,7 +27,7 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 # ---- builder: venv and pip, pinned build backend -------------------------------
-FROM python AS builder
+FROM python-runtime AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3.11-venv \
  && rm -rf /var/lib/apt/lists/*
@@ -99,7 +99,7 @@ RUN /opt/build/bin/pip --python=/opt/venv/bin/python3.11 install --no-deps --no-
 # ---- nodeproxy: the data plane; executes nft and ip ------------------------------
 # It runs as root in its pod, with only NET_ADMIN and NET_RAW (the DaemonSet
 # drops every other capability): nftables and addresses need them.
-FROM python AS nodeproxy
+FROM python-runtime AS nodeproxy
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nftables iproute2 \
  && rm -rf /var/lib/apt/lists/*
@@ -111,7 +111,7 @@ ENTRYPOINT ["nodeproxy"]
 # ---- lbctl: the controller, as a non-root user --------------------------------------
 # `lbctl` carries the local provider; `lbctl-gce`, `lbctl-aws` add one cloud
 # SDK each and `lbctl-all` both (docs/images.md: why not one image for all).
-FROM python AS lbctl-runtime
+FROM python-runtime AS lbctl-runtime
 RUN groupadd --system --gid 65532 lbctl \
  && useradd --system --uid 65532 --gid 65532 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin lbctl
