@@ -102,9 +102,27 @@ def _parse_ranges(
     return tuple(sorted(set(ranges), key=lambda n: (n.version, n))), problems
 
 
-#: what every lbctl data plane forwards (nodeproxy, GCE target pools, AWS NLBs);
-#: a provider refuses, in its own spec, whatever else it cannot build
-SERVED_PROTOCOLS = frozenset({Protocol.TCP, Protocol.UDP})
+#: TCP and UDP: what nodeproxy, GCE target pools and AWS NLBs each forward
+TCP_AND_UDP = frozenset({Protocol.TCP, Protocol.UDP})
+
+
+def protocol_problems(
+    lb: LoadBalancer, supported: frozenset[Protocol], *, by: str
+) -> list[Problem]:
+    """A Problem for each port whose protocol the data plane named `by` cannot carry.
+
+    `desired_load_balancer` takes every protocol the API allows: which ones a
+    load balancer can carry is each provider's to say, in its own spec.
+    """
+    allowed = " or ".join(sorted(p.value for p in supported))
+    return [
+        Problem(
+            f"spec.ports[{index}].protocol",
+            f"{port.protocol} is not supported by {by} (use {allowed})",
+        )
+        for index, port in enumerate(lb.ports)
+        if port.protocol not in supported
+    ]
 
 
 def desired_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadBalancer:
@@ -115,11 +133,6 @@ def desired_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadB
     frontends: list[FrontendPort] = []
     for index, port in enumerate(spec.ports):
         where = f"spec.ports[{index}]"
-        if port.protocol not in SERVED_PROTOCOLS:
-            allowed = ", ".join(sorted(p.value for p in SERVED_PROTOCOLS))
-            problems.append(
-                Problem(f"{where}.protocol", f"{port.protocol} is not supported (use {allowed})")
-            )
         if port.node_port is None:
             problems.append(
                 Problem(

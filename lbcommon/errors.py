@@ -18,6 +18,8 @@ chaining the original, so that no caller ever matches on message text.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,3 +98,20 @@ class ResourceMissingError(LbctlError):
 
 class ConflictError(LbctlError):
     """A resource exists that we did not expect, or changed under us."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())

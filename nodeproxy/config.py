@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 
-from lbcommon.desired import desired_load_balancer
+from lbcommon.desired import TCP_AND_UDP, desired_load_balancer, protocol_problems
 from lbcommon.errors import InvalidServiceError
 from lbcommon.model import (
     LoadBalancer,
@@ -161,6 +161,15 @@ def _node_addresses(nodes: Iterable[NodeInfo]) -> dict[str, IPv4Address]:
     return addresses
 
 
+def served_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadBalancer:
+    """The Service's load balancer as nodeproxy carries it: TCP and UDP only."""
+    lb = desired_load_balancer(spec, nodes)
+    problems = protocol_problems(lb, TCP_AND_UDP, by="nodeproxy")
+    if problems:
+        raise InvalidServiceError(problems)
+    return lb
+
+
 def health_targets(
     services: Iterable[ServiceSpec], nodes: Iterable[NodeInfo], pools: Sequence[Pool]
 ) -> frozenset[HealthTarget]:
@@ -174,7 +183,7 @@ def health_targets(
     targets: set[HealthTarget] = set()
     for spec, _ in served(services, pools):
         try:
-            lb = desired_load_balancer(spec, nodes)
+            lb = served_load_balancer(spec, nodes)
         except InvalidServiceError:
             continue
         for backend in lb.backends:
@@ -206,7 +215,7 @@ def build_config(
         if not mine:
             continue
         try:
-            lb = desired_load_balancer(spec, nodes)
+            lb = served_load_balancer(spec, nodes)
         except InvalidServiceError as err:
             problems.append(f"{spec.key}: {err}")
             continue

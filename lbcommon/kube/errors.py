@@ -19,8 +19,6 @@ Service is gone; `Leases`: no Lease yet): `is_not_found` tells it.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import json
 from typing import Any
 
@@ -33,6 +31,7 @@ from lbcommon.errors import (
     PermanentError,
     TemporaryError,
     ThrottledError,
+    parse_retry_after,
 )
 
 NOT_FOUND = 404
@@ -72,16 +71,5 @@ def message(err: ApiException) -> str:
 
 
 def retry_after(headers: Any) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date); None if absent or unreadable."""
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+    """The Retry-After header's delay in seconds, None if absent or unreadable."""
+    return parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)

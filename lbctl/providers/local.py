@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 
+from lbcommon.desired import TCP_AND_UDP, protocol_problems
 from lbcommon.errors import InvalidServiceError, Problem
 from lbcommon.model import (
     Action,
@@ -59,6 +60,7 @@ class LocalProvider:
         return lost
 
     def ensure(self, lb: LoadBalancer) -> tuple[Ingress, ...]:
+        _check_protocols(lb)
         family = IPFamily.IPV6 if lb.ip_family == "IPv6" else IPFamily.IPV4
         with self._lock:
             try:
@@ -81,6 +83,7 @@ class LocalProvider:
             log.info("released %s", released, extra={"service": key, "provider": self.name})
 
     def plan(self, lb: LoadBalancer) -> list[Change]:
+        _check_protocols(lb)
         with self._lock:
             current = self._allocator.address_of(lb.key)
             holder = self._allocator.holder(lb.requested_ip) if lb.requested_ip else None
@@ -110,3 +113,10 @@ class LocalProvider:
     def delete_owned(self, resource: OwnedResource) -> None:
         if resource.service is not None:
             self.delete(resource.service, resource.uid or "")
+
+
+def _check_protocols(lb: LoadBalancer) -> None:
+    """nodeproxy, this provider's data plane, carries TCP and UDP only."""
+    problems = protocol_problems(lb, TCP_AND_UDP, by="nodeproxy, the local provider's data plane")
+    if problems:
+        raise InvalidServiceError(problems)

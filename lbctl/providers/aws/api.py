@@ -28,10 +28,10 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from lbcommon.errors import LbctlError, TemporaryError
+from lbcommon.errors import LbctlError, TemporaryError, parse_retry_after
 from lbctl.metrics import Metrics
 from lbctl.providers.common.failures import by_status
-from lbctl.providers.common.retry import Retrier, parse_retry_after
+from lbctl.providers.common.retry import Retrier
 
 Service = Literal["elbv2", "ec2"]
 

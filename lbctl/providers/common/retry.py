@@ -18,8 +18,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,23 +44,6 @@ class RetryPolicy:
     maximum: float = 16.0
     #: up to this many seconds of random jitter added to each backoff
     jitter: float = 1.0
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date); None if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class Retrier:

@@ -20,9 +20,14 @@ from typing import Any
 import requests
 from google.api_core import exceptions as gexc
 
-from lbcommon.errors import ConflictError, LbctlError, ProviderError, TemporaryError
+from lbcommon.errors import (
+    ConflictError,
+    LbctlError,
+    ProviderError,
+    TemporaryError,
+    parse_retry_after,
+)
 from lbctl.providers.common.failures import by_status
-from lbctl.providers.common.retry import parse_retry_after
 
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "QUOTA_EXCEEDED"})

@@ -20,6 +20,7 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lbcommon.desired import TCP_AND_UDP, protocol_problems
 from lbcommon.errors import InvalidServiceError, Problem, StatusCondition
 from lbcommon.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
 from lbctl.providers.common.names import lb_name
@@ -150,14 +151,7 @@ def _type_problems(lb: LoadBalancer) -> list[Problem]:
 
 def _protocol(lb: LoadBalancer, problems: list[Problem]) -> tuple[Protocol, bool]:
     """The one protocol of the Service; True when ports mix protocols."""
-    for index, port in enumerate(lb.ports):
-        if port.protocol not in (Protocol.TCP, Protocol.UDP):
-            problems.append(
-                Problem(
-                    f"spec.ports[{index}].protocol",
-                    f"{port.protocol} is not supported by GCE target pools (use TCP or UDP)",
-                )
-            )
+    problems += protocol_problems(lb, TCP_AND_UDP, by="GCE target pools")
     protocols = sorted({p.protocol for p in lb.ports})
     if len(protocols) > 1:
         problems.append(

@@ -7,7 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from lbcommon.desired import ClassPolicy, desired_load_balancer, eligible_backends
+from lbcommon.desired import (
+    TCP_AND_UDP,
+    ClassPolicy,
+    desired_load_balancer,
+    eligible_backends,
+    protocol_problems,
+)
 from lbcommon.errors import InvalidServiceError
 from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
@@ -149,11 +155,6 @@ def test_annotation_items_may_carry_spaces() -> None:
         ),
         (replace(BASE, ports=()), "spec.ports", "at least one"),
         (
-            replace(BASE, ports=(ServicePort("s", Protocol.SCTP, 80, 30001),)),
-            "spec.ports[0].protocol",
-            "SCTP",
-        ),
-        (
             replace(BASE, ports=(ServicePort("x", Protocol.TCP, 80, None),)),
             "spec.ports[0].nodePort",
             "allocateLoadBalancerNodePorts",
@@ -172,7 +173,6 @@ def test_annotation_items_may_carry_spaces() -> None:
         "empty-annotation-item",
         "annotation-garbage",
         "no-ports",
-        "sctp",
         "no-node-port",
         "bad-lb-ip",
         "local-no-hc-port",
@@ -187,14 +187,40 @@ def test_invalid_input_names_the_field(spec: ServiceSpec, field: str, words: str
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    spec = replace(
-        BASE,
-        source_ranges=("10.0.0.1/24", "bogus"),
-        ports=(ServicePort("s", Protocol.SCTP, 80, 30001),),
-    )
+    spec = replace(BASE, source_ranges=("10.0.0.1/24", "bogus"), load_balancer_ip="not-an-ip")
     with pytest.raises(InvalidServiceError) as raised:
         desired_load_balancer(spec, NODES)
     assert len(raised.value.problems) == 3
+
+
+def test_every_protocol_the_api_allows_is_taken() -> None:
+    """Which protocols a load balancer carries is each provider's to say, not the domain's."""
+    sctp = replace(BASE, ports=(ServicePort("s", Protocol.SCTP, 80, 30001),))
+    assert [p.protocol for p in desired_load_balancer(sctp, NODES).ports] == [Protocol.SCTP]
+
+
+@pytest.mark.parametrize(
+    ("protocols", "fields"),
+    [
+        pytest.param((Protocol.TCP, Protocol.UDP), [], id="tcp-udp"),
+        pytest.param((Protocol.SCTP,), ["spec.ports[0].protocol"], id="sctp"),
+        pytest.param(
+            (Protocol.TCP, Protocol.SCTP, Protocol.SCTP),
+            ["spec.ports[1].protocol", "spec.ports[2].protocol"],
+            id="sctp-beside-tcp",
+        ),
+    ],
+)
+def test_protocol_problems_name_each_port(
+    protocols: tuple[Protocol, ...], fields: list[str]
+) -> None:
+    ports = tuple(
+        ServicePort(f"p{i}", protocol, 80 + i, 30001 + i) for i, protocol in enumerate(protocols)
+    )
+    lb = desired_load_balancer(replace(BASE, ports=ports), NODES)
+    problems = protocol_problems(lb, TCP_AND_UDP, by="a test plane")
+    assert [p.field for p in problems] == fields
+    assert all("not supported by a test plane (use TCP or UDP)" in p.reason for p in problems)
 
 
 def test_zero_eligible_nodes_is_not_an_error() -> None:

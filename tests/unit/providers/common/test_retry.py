@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lbcommon.clock import FakeClock
-from lbctl.providers.common.retry import Retrier, RetryPolicy, parse_retry_after
+from lbcommon.errors import parse_retry_after
+from lbctl.providers.common.retry import Retrier, RetryPolicy
 
 pytestmark = pytest.mark.unit
 
