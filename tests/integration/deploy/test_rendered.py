@@ -202,7 +202,8 @@ def test_the_pdb_selects_the_deployments_pods(rendered: dict[str, list[Obj]], ov
 
 
 #: the local overlay names the images the local cluster builds and imports
-#: (localcluster.versions); every other overlay the release images
+#: (localcluster.versions); the cloud overlays the lbctl image with their SDK
+#: (Dockerfile targets lbctl-gce, lbctl-aws); kind and base the release images
 LOCAL_IMAGES = {"lbctl": LBCTL_IMAGE, "nodeproxy": NODEPROXY_IMAGE}
 
 
@@ -212,7 +213,11 @@ def test_images_are_the_release_tags_pulled_if_not_present(
 ) -> None:
     for workload, container in _containers(rendered[overlay]):
         name = workload["metadata"]["name"]
-        want = LOCAL_IMAGES[name] if overlay == "local" else f"ghcr.io/lbctl/{name}:0.1.0"
+        want = {
+            "local": LOCAL_IMAGES[name],
+            "gce": f"ghcr.io/lbctl/{name}:0.1.0-gce",
+            "aws": f"ghcr.io/lbctl/{name}:0.1.0-aws",
+        }.get(overlay, f"ghcr.io/lbctl/{name}:0.1.0")
         assert container["image"] == want
         assert container["imagePullPolicy"] == "IfNotPresent"
 
