@@ -4,7 +4,8 @@ Phases (seconds): build (binaries and images: a cache check when warm),
 control_plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 ready), nodes_ready (namespaces, containerd, image import, kubelets
 registered and Ready), dns_serving (CoreDNS answers through the kube-dns
-Service from a node), total, and down (teardown). The baseline, measured in
+Service from a node), load_balancing (lbctl and nodeproxy applied in-cluster
+and ready), total, and down (teardown). The baseline, measured in
 the same run, is the foundation's bare control plane on loopback: what the
 nodes, networking and DNS add on top of it. Target: warm total under 90 s.
 
@@ -31,7 +32,7 @@ from localcluster.controlplane import ControlPlane
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 90.0
-PHASES = ("build", "control_plane", "nodes_ready", "dns_serving", "total", "down")
+PHASES = ("build", "control_plane", "nodes_ready", "dns_serving", "load_balancing", "total", "down")
 
 
 def _baseline() -> float:

@@ -32,6 +32,8 @@ from kubernetes import client, config
 from localcluster import addons, cgroups, incluster, netns, teardown
 from localcluster.build import ensure_cluster_binaries
 from localcluster.controlplane import ControlPlane, ControlPlaneSettings
+from localcluster.imagebuild import ImageBuilder, agnhost_recipe, project_recipes
+from localcluster.imagebuild.recipes import upstream_agnhost_sources
 from localcluster.images import build_cluster_images
 from localcluster.node import ClusterContext, Node, NodeError, NodeSpec, node_specs, run_all
 from localcluster.state import ClusterRecord, NodeRecord, busy_reason, lock, state_dir
@@ -157,9 +159,7 @@ class LocalCluster:
         t = started
         self.say(f"building or finding Kubernetes {self.version}, containerd, CoreDNS")
         binaries = ensure_cluster_binaries(self.version)
-        tarballs = build_cluster_images(binaries)
-        if self.load_balancing:
-            tarballs += incluster.build_images()
+        tarballs = build_cluster_images(binaries) + self._built_images(binaries)
         t = self._phase("build", t)
 
         netns.ensure_safety_net()
@@ -236,6 +236,16 @@ class LocalCluster:
         self._record.save(self.directory)
         self.say(f"cluster ready in {self.phases['total']:.1f}s ({self._phase_summary()})")
         self.say(f"kubeconfig: {self.kubeconfig}")
+
+    def _built_images(self, binaries: dict[str, Path]) -> list[Path]:
+        """Images built from Dockerfiles: agnhost as upstream's, lbctl and nodeproxy."""
+        porter = upstream_agnhost_sources() / "porter"
+        recipes = [agnhost_recipe(agnhost=binaries["agnhost"], porter=porter)]
+        if self.load_balancing:
+            project = project_recipes()
+            recipes += [project[name] for name in incluster.IMAGES]
+        builder = ImageBuilder()
+        return [builder.build(recipe).archive for recipe in recipes]
 
     def _phase_summary(self) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items() if k != "total")

@@ -8,8 +8,7 @@ Guarantees:
 - output is byte-for-byte reproducible for the same inputs (sorted entries,
   zero mtimes, root ownership), and cached under the cache root keyed by a
   digest of the inputs, so a warm boot never rebuilds an image;
-- layers are plain (uncompressed) tars shared between images: the pause and
-  agnhost images reuse the same agnhost layer, so containerd stores it once.
+- layers are plain (uncompressed) tars.
 
 The images the local cluster needs are described by `cluster_images`.
 """
@@ -29,7 +28,6 @@ from pathlib import Path
 
 from localcluster.build import cache_root
 from localcluster.versions import (
-    AGNHOST_IMAGE,
     BUSYBOX_IMAGE,
     COREDNS_IMAGE,
     PAUSE_IMAGE,
@@ -247,16 +245,16 @@ def busybox_layer(busybox: Path = BUSYBOX_BINARY) -> Layer:
 
 
 def cluster_images(binaries: Mapping[str, Path]) -> list[ImageSpec]:
-    """The images every node imports: pause, agnhost, busybox and CoreDNS.
+    """The images every node imports that need no build tool: pause, busybox, CoreDNS.
 
-    `agnhost pause` stands in for the pause binary; agnhost gets busybox
-    beside it because e2e tests run shell commands inside agnhost pods.
+    `agnhost pause` stands in for the pause binary. agnhost itself, like
+    upstream's image, carries Debian's tools and is built from its Dockerfile
+    (localcluster.imagebuild, `agnhost_recipe`).
     """
     agnhost = Layer(binaries={"agnhost": binaries["agnhost"]})
     base = busybox_layer()
     return [
         ImageSpec(PAUSE_IMAGE, [agnhost], entrypoint=["/agnhost", "pause"]),
-        ImageSpec(AGNHOST_IMAGE, [base, agnhost], entrypoint=["/agnhost"]),
         ImageSpec(BUSYBOX_IMAGE, [base], cmd=["sh"]),
         ImageSpec(
             COREDNS_IMAGE,

@@ -1,7 +1,7 @@
 """lbctl and nodeproxy on the local cluster as users run them, from their images.
 
-`build_images()` builds (or finds cached) the lbctl and nodeproxy images from
-the project's Dockerfile; the cluster imports them into every node's
+The cluster builds (or finds cached) the lbctl and nodeproxy images from the
+project's Dockerfile (`IMAGES`) and imports them into every node's
 containerd with its other images. `deploy(...)` applies
 `deploy/overlays/local` with the pinned kubectl and returns when load
 balancing works: the lbctl Deployment is available with a leader holding its
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from localcluster.build import ensure_named
-from localcluster.imagebuild import REPO_ROOT, ImageBuilder, project_recipes
+from localcluster.imagebuild import REPO_ROOT
 
 #: the overlay the local cluster applies
 LOCAL_OVERLAY = REPO_ROOT / "deploy" / "overlays" / "local"
@@ -38,6 +38,7 @@ DATA_PLANE = "nodeproxy"
 #: the Lease lbctl's leader holds: its --load-balancer-class with '/' and '.' as '-'
 LEADER_LEASE = "lbctl-io-lbctl"
 FIELD_MANAGER = "localcluster"
+#: the project_recipes() the cluster builds and imports for in-cluster load balancing
 IMAGES = ("lbctl", "nodeproxy")
 
 
@@ -70,13 +71,6 @@ class Kubectl:
 def kubectl(kubeconfig: Path) -> Kubectl:
     """The pinned kubectl (built from the Kubernetes module, kustomize included)."""
     return Kubectl(ensure_named(["kubectl"])["kubectl"], kubeconfig)
-
-
-def build_images() -> list[Path]:
-    """The lbctl and nodeproxy image archives, built or taken from the cache."""
-    builder = ImageBuilder()
-    recipes = project_recipes()
-    return [builder.build(recipes[name]).archive for name in IMAGES]
 
 
 def apply_overlay(tool: Kubectl, overlay: Path = LOCAL_OVERLAY) -> None:
