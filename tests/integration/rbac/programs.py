@@ -9,7 +9,9 @@ Guarantees:
   exactly that verb and resource: the apiserver's message ("... is forbidden:
   User ... cannot VERB resource "RESOURCE" ..."), whether it came through
   lbcommon.kube.errors ("<verb> <resource>: forbidden: ...") or raw from an
-  informer (the client's ApiException, its body JSON-escaped).
+  informer (the client's ApiException, its body JSON-escaped);
+- `never(what, probe)` polls for `GRACE` seconds and fails as soon as the
+  behaviour a scenario took away happens after all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
