@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lbcommon.errors import InvalidServiceError, Problem
 from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
+    OWNER_ANNOTATION,
     SOURCE_RANGES_ANNOTATION,
     Backend,
     FrontendPort,
@@ -171,7 +172,9 @@ def desired_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadB
         session_affinity=spec.session_affinity,
         affinity_timeout=spec.affinity_timeout,
         ip_family=spec.ip_families[0] if spec.ip_families else "IPv4",
-        options=spec.annotations,
+        # Our own ownership mark is bookkeeping, not a request: claiming a
+        # Service must not read as a change of its load balancer.
+        options=tuple((k, v) for k, v in spec.annotations if k != OWNER_ANNOTATION),
     )
 
 

@@ -127,7 +127,15 @@ def _leadership(
     def started() -> None:
         metrics.leader.set(1)
         leading.set()
-        controller.start()
+        try:
+            controller.start()
+        except TimeoutError as err:
+            # A leader that cannot start must not sit on the Lease: exit
+            # non-zero (liveness fails too), so the kubelet restarts it and a
+            # standby takes over meanwhile.
+            log.error("cannot lead: %s; is the apiserver reachable?", err)
+            lost.set()
+            stop.set()
 
     def stopped() -> None:
         metrics.leader.set(0)

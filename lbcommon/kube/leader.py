@@ -92,7 +92,10 @@ class LeaderElector:
             return
         log.info("became leader", extra={"identity": s.identity, "lease": s.name})
         self.leading.set()
-        self._on_started()
+        # On a thread of its own, as client-go runs OnStartedLeading: starting
+        # what leads (lbctl's informers sync first) must not hold up renewals,
+        # or a standby would take the Lease while we still start.
+        threading.Thread(target=self._on_started, name="started-leading", daemon=True).start()
         last_renewed = self._clock.now()
         while not self._stopping.wait(s.retry_period):
             if self._try_acquire_or_renew():

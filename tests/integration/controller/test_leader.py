@@ -41,15 +41,22 @@ class Candidate:
         self.identity = identity
         self.started = threading.Event()
         self.stopped = threading.Event()
+        #: set to make on_started_leading block until released (a slow start)
+        self.release_start: threading.Event | None = None
         self.settings = LeaseSettings(namespace=namespace, name=lease, identity=identity)
         self.elector = LeaderElector(
             api,
             self.settings,
-            on_started_leading=self.started.set,
+            on_started_leading=self._started,
             on_stopped_leading=self.stopped.set,
             clock=clock,
         )
         self.running = False
+
+    def _started(self) -> None:
+        self.started.set()
+        if self.release_start is not None:
+            self.release_start.wait()
 
     def start(self) -> None:
         self.elector.start()
@@ -125,6 +132,22 @@ def test_exactly_one_leader(election: Election) -> None:
     assert election.holder() == leaders[0].identity
     record = election.leases.get(election.name)
     assert record is not None and record.transitions == 0
+
+
+def test_leader_keeps_renewing_while_it_starts(election: Election) -> None:
+    """What leads may take long to start (lbctl's informers sync first): the Lease
+    is renewed meanwhile, so no standby takes over a leader that is only starting."""
+    first, second = election.candidates
+    first.release_start = threading.Event()
+    first.start()
+    election.drive(first.started.is_set, limit=2.0)
+    second.start()
+    try:
+        election.run_for(3 * first.settings.lease_duration)
+        assert not second.started.is_set()
+        assert election.holder() == first.identity
+    finally:
+        first.release_start.set()
 
 
 def test_standby_takes_over_within_15s_when_the_leader_dies(election: Election) -> None:

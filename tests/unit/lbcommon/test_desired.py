@@ -17,6 +17,7 @@ from lbcommon.desired import (
 from lbcommon.errors import InvalidServiceError
 from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
+    OWNER_ANNOTATION,
     NodeInfo,
     Protocol,
     ServicePort,
@@ -226,3 +227,9 @@ def test_protocol_problems_name_each_port(
 def test_zero_eligible_nodes_is_not_an_error() -> None:
     lb = desired_load_balancer(BASE, [NodeInfo("n", "198.18.0.10", excluded=True)])
     assert lb.backends == ()
+
+
+def test_claiming_a_service_does_not_change_its_load_balancer() -> None:
+    """lbctl's ownership annotation, added with the finalizer, is no request of the user's."""
+    claimed = replace(BASE, annotations=(*BASE.annotations, (OWNER_ANNOTATION, "lbctl.io/lbctl")))
+    assert desired_load_balancer(claimed, NODES) == desired_load_balancer(BASE, NODES)
