@@ -17,7 +17,6 @@ compiles what changed.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -26,11 +25,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcluster.filelock import file_lock
 from localcluster.versions import (
     CONTAINERD_VERSION,
     COREDNS_VERSION,
@@ -99,17 +98,6 @@ def go_version() -> str:
     return out.stdout.strip()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _recipe(module: GoModule, binary: str, go: str) -> str:
     spec = {
         "module": module.files,
@@ -143,7 +131,7 @@ def ensure_binaries(module: GoModule, names: Sequence[str]) -> dict[str, Path]:
     env = _go_env(module.env)
     go = go_version()
     paths = {name: module.bin_dir / name for name in names}
-    with _locked(module.root / ".lock"):
+    with file_lock(module.root / ".lock"):
         stale = [n for n in names if not _is_current(module, n, go)]
         if stale:
             _prepare_module(module, env)

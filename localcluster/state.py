@@ -14,13 +14,14 @@ Guarantees:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from localcluster.filelock import file_lock
 
 DEFAULT_STATE_DIR = Path("/var/lib/lbctl")
 LOCK_PATH = Path("/run/lbctl.lock")
@@ -106,10 +107,5 @@ def busy_reason(directory: Path) -> tuple[str, bool] | None:
 @contextmanager
 def lock() -> Iterator[None]:
     """Hold the machine-wide local-cluster lock."""
-    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK_PATH.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(LOCK_PATH):
+        yield

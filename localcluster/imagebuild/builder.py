@@ -19,18 +19,17 @@ Guarantees:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from localcluster.build import cache_root
+from localcluster.filelock import file_lock
 from localcluster.imagebuild.archive import image_size, name_archive
 from localcluster.imagebuild.base import BASE_LABEL, base_recipe_digest, slim_rootfs
 from localcluster.imagebuild.context import (
@@ -117,17 +116,6 @@ def build_tag(recipe: Recipe, key: str) -> str:
     return f"localhost/lbctl-build/{recipe.name}:{key[:16]}"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 @dataclass(frozen=True)
 class Built:
     """A built (or cached) image archive."""
@@ -190,7 +178,7 @@ class ImageBuilder:
 
     def ensure_base(self) -> str:
         """Make (or find) the Debian base under DEBIAN_BASE_IMAGE; return its id."""
-        with _locked(self.directory / ".base.lock"):
+        with file_lock(self.directory / ".base.lock"):
             existing = self.base_id()
             if existing:
                 return existing
@@ -244,7 +232,7 @@ class ImageBuilder:
         key = input_key(recipe, base_id=base)
         out = self.archive_path(recipe, key)
         started = time.monotonic()
-        with _locked(self.archives / f".{recipe.name}.lock"):
+        with file_lock(self.archives / f".{recipe.name}.lock"):
             if out.exists() and not no_cache:
                 return Built(recipe.name, recipe.reference, out, key, True, 0.0, _size_of(out))
             _progress(f"building image {recipe.reference} ({recipe.name}, {key[:16]})")
