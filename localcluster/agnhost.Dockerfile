@@ -13,6 +13,9 @@
 #   bash            -> bash (already in the base)
 #   util-linux-misc -> util-linux (already in the base: nsenter, unshare, ...)
 #   socat           -> socat
+# Alpine's base adds busybox, whose applets tools run in agnhost pods too
+# (the conformance probes use `wget -q -O -`, e2e tests `ping` and `ps`):
+#   busybox wget, ping, ps -> wget, iputils-ping, procps
 # Left out: CoreDNS 1.6.2, which upstream downloads from its releases page, and
 # the fake registry's content (/var/registry), which upstream copies from
 # registries with crane: neither can be fetched here.
@@ -21,6 +24,7 @@ FROM docker.io/library/debian:bookworm-20260824-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         bind9-dnsutils curl ca-certificates netcat-openbsd iproute2 iperf bash util-linux socat \
+        wget iputils-ping procps \
  && rm -rf /var/lib/apt/lists/* \
  && ln -s /usr/bin/iperf /usr/local/bin/iperf
 

@@ -45,6 +45,10 @@ class App:
 
     def load_balancer(self, name: str) -> str:
         """Create a LoadBalancer Service for the app; return its ingress IP."""
+        self.create_load_balancer(name)
+        return self.ingress(name, timeout=60)
+
+    def create_load_balancer(self, name: str) -> None:
         self.core.create_namespaced_service(
             self.namespace,
             client.V1Service(
@@ -56,7 +60,6 @@ class App:
                 ),
             ),
         )
-        return self.ingress(name, timeout=60)
 
     def ingress(self, name: str, *, timeout: float) -> str:
         def ip() -> str | None:
@@ -159,17 +162,7 @@ def test_deleted_leader_is_replaced_within_bound(app: App, cluster_api: client.A
     started = time.monotonic()
     app.core.delete_namespaced_pod(leader, NS)
     name = f"during-{uuid.uuid4().hex[:4]}"
-    app.core.create_namespaced_service(
-        app.namespace,
-        client.V1Service(
-            metadata=client.V1ObjectMeta(name=name),
-            spec=client.V1ServiceSpec(
-                type="LoadBalancer",
-                selector=APP,
-                ports=[client.V1ServicePort(port=80, target_port=8080)],
-            ),
-        ),
-    )
+    app.create_load_balancer(name)
 
     def new_leader() -> str | None:
         holder = _leader(coordination)
@@ -288,6 +281,8 @@ def test_deleted_announcing_nodeproxy_fails_over(
         pytest.param(
             ["curl", "-sS", "--max-time", "5", "http://web-probe:8080/hostname"], id="curl"
         ),
+        pytest.param(["wget", "-q", "-O", "-", "http://web-probe:8080/hostname"], id="wget"),
+        pytest.param(["ping", "-c", "1", "-W", "2", "198.18.0.1"], id="ping"),
         pytest.param(["dig", "+short", "kubernetes.default.svc.cluster.local"], id="dig"),
         pytest.param(["nslookup", "kubernetes.default"], id="nslookup"),
         pytest.param(
@@ -303,7 +298,7 @@ def test_agnhost_carries_upstream_tools(
     out = tool.run("exec", f"--namespace={app.namespace}", agnhost_pod, "--", *argv, timeout=30)
     if argv[0] == "dig":
         assert out.strip() == "198.18.16.1"
-    if argv[0] == "curl":
+    if argv[0] in ("curl", "wget"):
         assert out.strip().startswith("web-")
 
 
