@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TextIO
 
 from lbcommon.desired import ClassPolicy, desired_load_balancer
@@ -24,8 +24,12 @@ from lbcommon.errors import InvalidServiceError
 from lbcommon.httpserver import MetricsServer
 from lbcommon.kube.client import load_api_client
 from lbcommon.kube.leader import LeaderElector, LeaseSettings
-from lbcommon.model import OWNER_ANNOTATION, Ingress, ServiceKey, ServiceSpec
-from lbctl.controller.service_controller import ControllerSettings, ServiceController
+from lbcommon.model import OWNER_ANNOTATION
+from lbctl.controller.service_controller import (
+    ControllerSettings,
+    ServiceController,
+    published_ingress,
+)
 from lbctl.kube.gateway import KubeGateway
 from lbctl.metrics import Metrics
 from lbctl.providers.base import Provider
@@ -50,7 +54,7 @@ def build_provider(settings: Settings, metrics: Metrics) -> Provider:
 
 def controller_settings(settings: Settings) -> ControllerSettings:
     return ControllerSettings(
-        policy=ClassPolicy(settings.load_balancer_class, default_class=settings.default_class),
+        policy=_policy(settings),
         workers=settings.workers,
         resync_period=settings.resync_period,
     )
@@ -106,6 +110,8 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
         )
         elector.start()
         stop.wait()
+        # What leads stops before the Lease is released, as upstream does.
+        controller.stop()
         elector.stop()
         return 1 if lost.is_set() else 0
     finally:
@@ -148,22 +154,8 @@ def _leadership(
     return started, stopped
 
 
-def _adopt_published(
-    provider: Provider, services: Iterable[ServiceSpec], settings: Settings
-) -> None:
-    """Let the provider adopt what Services publish, as the controller does at start.
-
-    Also Services being deleted, or no longer ours but still carrying our
-    ownership mark: until cleaned up, what they publish is still allocated.
-    """
-    policy = ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
-    published: dict[ServiceKey, tuple[Ingress, ...]] = {
-        s.key: s.ingress
-        for s in services
-        if s.ingress
-        and (policy.serves(s) or s.annotation(OWNER_ANNOTATION) == settings.load_balancer_class)
-    }
-    provider.restore(published)
+def _policy(settings: Settings) -> ClassPolicy:
+    return ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
 
 
 def plan(settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -171,9 +163,9 @@ def plan(settings: Settings, out: TextIO = sys.stdout) -> int:
     gateway = KubeGateway(load_api_client(settings.kubeconfig))
     try:
         provider = build_provider(settings, Metrics())
-        policy = ClassPolicy(settings.load_balancer_class, default_class=settings.default_class)
+        policy = _policy(settings)
         services, nodes = gateway.service_specs(), gateway.node_infos()
-        _adopt_published(provider, services, settings)
+        provider.restore(published_ingress(services, policy))
         changes = 0
         for spec in sorted(services, key=lambda s: s.key):
             if policy.serves(spec) and not spec.deleting:
@@ -201,7 +193,7 @@ def gc(settings: Settings, *, delete: bool, out: TextIO = sys.stdout) -> int:
     try:
         provider = build_provider(settings, Metrics())
         services = gateway.service_specs()
-        _adopt_published(provider, services, settings)
+        provider.restore(published_ingress(services, _policy(settings)))
         live = {(s.key, s.uid) for s in services if s.type == "LoadBalancer" and not s.deleting}
         live_keys = {key for key, _ in live}
         orphans = [

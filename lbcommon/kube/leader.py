@@ -64,6 +64,7 @@ class LeaderElector:
         self._clock = clock or RealClock()
         self._stopping = StopSignal(self._clock)
         self._thread: threading.Thread | None = None
+        self._starting: threading.Thread | None = None
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._held: LeaseRecord | None = None  # the Lease as we last wrote it
@@ -75,11 +76,16 @@ class LeaderElector:
         return self
 
     def stop(self) -> None:
-        """Stop campaigning; a leader releases the Lease and calls on_stopped_leading."""
+        """Stop campaigning; a leader releases the Lease and calls on_stopped_leading.
+
+        Joins on_started_leading's thread too: the caller stops what it started
+        first (lbctl stops its controller, which ends a start still syncing).
+        """
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.renew_deadline + 5)
-            self._thread = None
+        for thread in (self._thread, self._starting):
+            if thread is not None:
+                thread.join(timeout=self.settings.renew_deadline + 5)
+        self._thread = self._starting = None
 
     def _run(self) -> None:
         s = self.settings
@@ -95,7 +101,10 @@ class LeaderElector:
         # On a thread of its own, as client-go runs OnStartedLeading: starting
         # what leads (lbctl's informers sync first) must not hold up renewals,
         # or a standby would take the Lease while we still start.
-        threading.Thread(target=self._on_started, name="started-leading", daemon=True).start()
+        self._starting = threading.Thread(
+            target=self._on_started, name="started-leading", daemon=True
+        )
+        self._starting.start()
         last_renewed = self._clock.now()
         while not self._stopping.wait(s.retry_period):
             if self._try_acquire_or_renew():

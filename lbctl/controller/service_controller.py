@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lbcommon.clock import Clock, RealClock
 from lbcommon.desired import ClassPolicy
 from lbcommon.informer import Informer
-from lbcommon.model import Ingress, NodeInfo, ServiceKey, ServiceSpec
+from lbcommon.model import OWNER_ANNOTATION, Ingress, NodeInfo, ServiceKey, ServiceSpec
 from lbctl.controller.events import EventRecorder
 from lbctl.controller.nodesync import NodeSyncer
 from lbctl.controller.ports import ClusterGateway
@@ -139,6 +140,8 @@ class ServiceController:
         )
         self._workers: list[threading.Thread] = []
         self._started = threading.Event()
+        self._stopping = threading.Event()
+        self._lifecycle = threading.Lock()
 
     def nodes_now(self) -> list[NodeInfo]:
         """Every Node in the cache."""
@@ -154,21 +157,36 @@ class ServiceController:
         return self.queue.idle
 
     def start(self, *, sync_timeout: float = 60.0) -> ServiceController:
+        """Sync the caches, adopt what Services publish, start node sync and workers.
+
+        Safe against a concurrent `stop()` (leader election starts us on a
+        thread of its own): a stop during the sync ends the wait, and nothing
+        starts after it.
+        """
         self.nodes.start()
         self.services.start()
+        deadline = self.clock.now() + sync_timeout
         for informer in (self.nodes, self.services):
-            if not informer.wait_synced(sync_timeout):
-                self.stop()
-                raise TimeoutError(f"{informer.name} informer did not sync in {sync_timeout}s")
-        lost = self.provider.restore(self._published())
-        for key in lost:
-            log.warning("published ingress cannot be kept; re-allocating", extra={"service": key})
-        self.node_syncer.start()
-        for index in range(self.settings.workers):
-            worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        self._started.set()
+            while not informer.wait_synced(0.1):
+                if self._stopping.is_set():
+                    return self
+                if self.clock.now() >= deadline:
+                    self.stop()
+                    raise TimeoutError(f"{informer.name} informer did not sync in {sync_timeout}s")
+        with self._lifecycle:
+            if self._stopping.is_set():
+                return self
+            lost = self.provider.restore(self._published())
+            for key in lost:
+                log.warning(
+                    "published ingress cannot be kept; re-allocating", extra={"service": key}
+                )
+            self.node_syncer.start()
+            for index in range(self.settings.workers):
+                worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+                worker.start()
+                self._workers.append(worker)
+            self._started.set()
         log.info(
             "controller started",
             extra={"provider": self.provider.name, "workers": self.settings.workers},
@@ -179,14 +197,16 @@ class ServiceController:
         return published_ingress(self.services.items(), self.settings.policy)
 
     def stop(self) -> None:
-        self.queue.shutdown()
-        self.node_syncer.stop()
-        self.services.stop()
-        self.nodes.stop()
-        for worker in self._workers:
-            worker.join(timeout=30)
-        self._workers.clear()
-        self._started.clear()
+        self._stopping.set()
+        with self._lifecycle:
+            self.queue.shutdown()
+            self.node_syncer.stop()
+            self.services.stop()
+            self.nodes.stop()
+            for worker in self._workers:
+                worker.join(timeout=30)
+            self._workers.clear()
+            self._started.clear()
 
     def _work(self) -> None:
         while True:
@@ -213,11 +233,18 @@ class ServiceController:
 
 
 def published_ingress(
-    services: list[ServiceSpec], policy: ClassPolicy
+    services: Iterable[ServiceSpec], policy: ClassPolicy
 ) -> dict[ServiceKey, tuple[Ingress, ...]]:
-    """What the Services we serve already publish: the provider adopts it before any ensure."""
+    """What Services publish that the provider must adopt before any ensure.
+
+    The Services we serve, and also those being deleted or no longer ours but
+    still carrying our ownership mark: until they are cleaned up, what they
+    publish is still allocated, and handing it out again would give one
+    address to two Services.
+    """
     return {
         spec.key: spec.ingress
         for spec in services
-        if policy.serves(spec) and spec.ingress and not spec.deleting
+        if spec.ingress
+        and (policy.serves(spec) or spec.annotation(OWNER_ANNOTATION) == policy.load_balancer_class)
     }
