@@ -4,7 +4,9 @@ Providers and the Kubernetes boundary translate library errors into these,
 chaining the original, so that no caller ever matches on message text.
 
 - InvalidServiceError: the Service asks for what we cannot build. Warning
-  event, slow retry, nothing touched at the provider.
+  event, retry with the queue's per-key backoff, nothing touched at the
+  provider (CapacityError, a subclass for a full pool, is re-queued as soon
+  as capacity frees).
 - TemporaryError (ThrottledError): a retry may succeed (5xx, timeouts, 429).
   Retry with backoff, or after the Retry-After the API gave.
 - PermanentError (ForbiddenError for 403, ProviderError): the same request
@@ -52,7 +54,8 @@ class InvalidServiceError(LbctlError):
     """The Service asks for something we cannot or will not build.
 
     Permanent until the user edits the Service: reported as a Warning event,
-    retried with the slowest backoff, and no provider resource is touched.
+    retried with the queue's per-key backoff, and no provider resource is
+    touched.
     Some have a status condition upstream also sets (LoadBalancerPortsError).
     """
 

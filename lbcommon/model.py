@@ -213,3 +213,19 @@ class OwnedResource:
     name: str
     service: ServiceKey | None
     uid: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One Lease as the loops need it; times are the server's strings, compared only."""
+
+    name: str
+    holder: str = ""
+    renew_time: str = ""
+    #: leaseDurationSeconds, None when unset
+    duration: int | None = None
+    transitions: int = 0
+    acquire_time: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    #: the resourceVersion this record was read at
+    version: str = ""

@@ -1,6 +1,6 @@
 # agnhost as upstream builds it (k8s.io/kubernetes test/images/agnhost/Dockerfile
 # at the pinned Kubernetes release), on Debian instead of Alpine. Test
-# infrastructure of the local cluster, built by localcluster/imagebuild.py from
+# infrastructure of the local cluster, built by localcluster/imagebuild/ (recipes.py) from
 # a context it stages: the agnhost binary that localcluster/build.py builds
 # from the same release, and porter's test certificate from its sources.
 #

@@ -1,4 +1,8 @@
-"""The embedded default on the local cluster: lbctl (local provider) plus nodeproxy.
+"""Host-process mode on the local cluster: lbctl (local provider) plus nodeproxy.
+
+The default runs both in-cluster from their images (localcluster.incluster);
+this mode, for benchmarks and debugging, runs them on the host instead, with
+a cluster started `load_balancing=False` (`localcluster up --no-load-balancing`).
 
 `LoadBalancing(cluster).start()` runs, as processes of this machine:
 - one `lbctl run` in the root namespace, serving class-less LoadBalancer

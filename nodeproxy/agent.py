@@ -27,9 +27,9 @@ from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.httpserver import MetricsServer
 from lbcommon.informer import Informer
 from lbcommon.kube.client import ApiClient, node_lister, service_lister
-from lbcommon.kube.convert import node_from_api, service_from_api
-from lbcommon.kube.leases import LeaseRecord, Leases, lease_from_api
-from lbcommon.model import NodeInfo, ServiceSpec
+from lbcommon.kube.convert import lease_from_api, node_from_api, service_from_api
+from lbcommon.kube.leases import Leases
+from lbcommon.model import LeaseRecord, NodeInfo, ServiceSpec
 from lbcommon.pools import Pool
 from nodeproxy.addresses import Addresses
 from nodeproxy.announce import LEASE_LABEL, Announcer, Membership, MembershipSettings

@@ -40,7 +40,7 @@ from typing import Protocol
 
 from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.errors import LbctlError
-from lbcommon.kube.leases import LeaseRecord
+from lbcommon.model import LeaseRecord
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from lbcommon.model import (
     TO_BE_DELETED_TAINT,
     Ingress,
     IPMode,
+    LeaseRecord,
     NodeInfo,
     Protocol,
     ServicePort,
@@ -122,3 +123,20 @@ def ingress_to_api(ingress: tuple[Ingress, ...]) -> list[dict[str, str]]:
             item["ipMode"] = entry.ip_mode.value
         items.append(item)
     return items
+
+
+def lease_from_api(obj: Mapping[str, Any]) -> LeaseRecord:
+    """Translate a Lease in wire form (a dict, as a watch event or JSON body carries it)."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    duration = spec.get("leaseDurationSeconds")
+    return LeaseRecord(
+        name=str(meta["name"]),
+        holder=str(spec.get("holderIdentity") or ""),
+        renew_time=str(spec.get("renewTime") or ""),
+        duration=int(duration) if duration is not None else None,
+        transitions=int(spec.get("leaseTransitions") or 0),
+        acquire_time=str(spec.get("acquireTime") or ""),
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
+        version=str(meta.get("resourceVersion") or ""),
+    )

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from lbcommon.clock import Clock, RealClock, StopSignal
 from lbcommon.errors import ConflictError, PermanentError, TemporaryError
 from lbcommon.kube.client import ApiClient
-from lbcommon.kube.leases import LeaseRecord, Leases
+from lbcommon.kube.leases import Leases
+from lbcommon.model import LeaseRecord
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ import datetime
 import functools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
@@ -35,51 +34,17 @@ from urllib3.exceptions import HTTPError
 from lbcommon.errors import (
     ConflictError,
 )
+from lbcommon.kube.convert import lease_from_api
 from lbcommon.kube.errors import api_error, is_not_found
+from lbcommon.model import LeaseRecord
 
 __all__ = [
-    "LeaseRecord",
     "Leases",
     "ListFunc",
-    "lease_from_api",
 ]
 
-NOT_FOUND = 404
 MERGE_PATCH = "application/merge-patch+json"
 ListFunc = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """One Lease as the loops need it; times are the server's strings, compared only."""
-
-    name: str
-    holder: str = ""
-    renew_time: str = ""
-    #: leaseDurationSeconds, None when unset
-    duration: int | None = None
-    transitions: int = 0
-    acquire_time: str = ""
-    labels: tuple[tuple[str, str], ...] = ()
-    #: the resourceVersion this record was read at
-    version: str = ""
-
-
-def lease_from_api(obj: Mapping[str, Any]) -> LeaseRecord:
-    """Translate a Lease in wire form (a dict, as a watch event or JSON body carries it)."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    duration = spec.get("leaseDurationSeconds")
-    return LeaseRecord(
-        name=str(meta["name"]),
-        holder=str(spec.get("holderIdentity") or ""),
-        renew_time=str(spec.get("renewTime") or ""),
-        duration=int(duration) if duration is not None else None,
-        transitions=int(spec.get("leaseTransitions") or 0),
-        acquire_time=str(spec.get("acquireTime") or ""),
-        labels=tuple(sorted((meta.get("labels") or {}).items())),
-        version=str(meta.get("resourceVersion") or ""),
-    )
 
 
 def _micro_time(now: datetime.datetime) -> str:
@@ -270,6 +235,3 @@ class Leases:
 
 def _seconds(duration: float) -> int:
     return max(1, round(duration))
-
-
-# -- what nodeproxy's other informers list ------------------------------------

@@ -52,12 +52,14 @@ def call(verb: str, resource: str, target: str, func: Callable[[], T]) -> T:
 
     Writes pass `_preload_content=False`: the controller never reads the
     response body, and deserialising it into client models costs more CPU
-    than the request itself.
+    than the request itself. A 404 is ServiceGoneError only for the Service
+    or its status (the Service was deleted under us); elsewhere (an expired
+    Event) it maps like any other failure.
     """
     try:
         result = func()
     except (ApiException, HTTPError, OSError) as err:
-        if is_not_found(err):
+        if is_not_found(err) and resource.split("/", maxsplit=1)[0] == "services":
             raise ServiceGoneError(f"{verb} {resource} {target}: not found") from err
         raise api_error(err, verb=verb, resource=resource, target=target) from err
     raw: Any = result

@@ -105,3 +105,12 @@ def test_connection_errors_are_temporary() -> None:
 
     with pytest.raises(TemporaryError, match="connection reset"):
         call("patch", "services", "ns/web", dropped)
+
+
+def test_a_missing_event_is_not_a_deleted_service() -> None:
+    """Only a Service's own 404 means the Service is gone; an expired Event's does not."""
+    with pytest.raises(LbctlError) as raised:
+        call("patch", "events", "ns/web.1", _failing(404))
+    assert not isinstance(raised.value, ServiceGoneError)
+    with pytest.raises(ServiceGoneError):
+        call("patch", "services/status", "ns/web", _failing(404))

@@ -15,7 +15,7 @@ import pytest
 
 from lbcommon.clock import FakeClock
 from lbcommon.errors import TemporaryError
-from lbcommon.kube.leases import LeaseRecord
+from lbcommon.model import LeaseRecord
 from nodeproxy.announce import (
     LEASE_LABEL,
     Announcer,
