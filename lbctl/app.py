@@ -77,12 +77,21 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
     )
     lost = threading.Event()
     leading = threading.Event()
+    electors: list[LeaderElector] = []
+
+    def ready() -> bool:
+        """A leader whose controller runs, or a standby that can campaign."""
+        if lost.is_set():
+            return False
+        if leading.is_set():
+            return controller.healthy
+        return not any(elector.blocked for elector in electors)
+
     server = MetricsServer(
         metrics.render,
         settings.metrics_addr,
-        # Ready: a standby, or a leader whose controller runs. Live: leadership
-        # was not lost (a replica that lost it exits anyway).
-        ready=lambda: not lost.is_set() and (controller.healthy or not leading.is_set()),
+        ready=ready,
+        # Live: leadership was not lost (a replica that lost it exits anyway).
         live=lambda: not lost.is_set(),
     ).start()
     try:
@@ -108,6 +117,7 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> int:
             on_started_leading=started,
             on_stopped_leading=stopped,
         )
+        electors.append(elector)
         elector.start()
         stop.wait()
         # What leads stops before the Lease is released, as upstream does.

@@ -70,6 +70,9 @@ class LeaderElector:
         self._observed_at = 0.0
         self._held: LeaseRecord | None = None  # the Lease as we last wrote it
         self.leading = threading.Event()
+        #: why the last round could not work for a reason retrying cannot fix
+        #: (a 403 on the Lease, say), or None: a replica stuck there is not ready
+        self.blocked: str | None = None
 
     def start(self) -> LeaderElector:
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
@@ -138,6 +141,7 @@ class LeaderElector:
                 duration = record.duration or s.lease_duration
                 expired = self._clock.now() - self._observed_at > duration
                 if record.holder and record.holder != s.identity and not expired:
+                    self.blocked = None  # a standby that can read and wait
                     return False
                 written = self._leases.hold(record, holder=s.identity, duration=s.lease_duration)
         except ConflictError as err:
@@ -148,7 +152,9 @@ class LeaderElector:
             return False
         except PermanentError as err:
             log.error("lease %s: %s", s.name, err, extra={"identity": s.identity})
+            self.blocked = str(err)
             return False
+        self.blocked = None
         self._observe(written)
         self._held = written
         return True

@@ -277,3 +277,26 @@ def test_forbidden_names_the_verb_and_resource(
     message = str(caught.value)
     assert message.startswith(f"{verb} leases.coordination.k8s.io {namespace}/x: forbidden")
     assert "lbctl-test-nobody" in message  # the apiserver's own words: who was refused
+
+
+def test_a_candidate_refused_the_lease_says_so(
+    nobody: client.ApiClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """A 403 cannot be fixed by retrying: the elector reports it (lbctl turns not ready),
+    and forgets it once the Lease can be worked again."""
+    clock = FakeClock()
+    refused = Candidate(nobody, namespace, "refused", "replica-0", clock)
+    refused.start()
+    try:
+        assert clock.wait_for_waiters(1, timeout=PATIENCE)  # its first round is done
+        assert refused.elector.blocked is not None
+        assert "forbidden" in refused.elector.blocked
+    finally:
+        refused.stop()
+    allowed = Candidate(kube, namespace, "allowed", "replica-1", clock)
+    allowed.start()
+    try:
+        assert allowed.started.wait(PATIENCE)
+        assert allowed.elector.blocked is None
+    finally:
+        allowed.stop()
