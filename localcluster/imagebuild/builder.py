@@ -259,8 +259,9 @@ class ImageBuilder:
             return Built(recipe.name, recipe.reference, out, key, False, seconds, size)
 
     def prune_archives(self, recipe: Recipe) -> None:
-        """Drop `recipe`'s older archives: all but the newest KEEP_ARCHIVES, and
-        only those an hour old (a path handed out lately may be in use)."""
+        """Drop `recipe`'s older archives and their images in buildah's storage:
+        all but the newest KEEP_ARCHIVES, and only those an hour old (a path
+        handed out lately may be in use)."""
         archives = sorted(
             self.archives.glob(f"{recipe.name}-" + "[0-9a-f]" * 16 + ".tar"),
             key=lambda path: path.stat().st_mtime,
@@ -270,6 +271,14 @@ class ImageBuilder:
             if time.time() - old.stat().st_mtime > 3600:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".json").unlink(missing_ok=True)
+                # and the image it came from, so buildah's storage does not grow
+                # by one image per edit (the archive's name carries its key)
+                key = old.stem.rsplit("-", 1)[-1]
+                subprocess.run(
+                    self.buildah.argv("rmi", build_tag(recipe, key)),
+                    capture_output=True,
+                    check=False,
+                )
 
     def remove_base(self) -> None:
         """Forget the base image (the next build makes it again)."""

@@ -483,7 +483,14 @@ def test_recipes_name_every_lbctl_target_of_the_dockerfile() -> None:
     assert recipes["lbctl-gce"].reference == f"{LBCTL_IMAGE}-gce"
 
 
-def test_older_archives_are_pruned_but_recent_ones_kept(tmp_path: Path) -> None:
+def test_older_archives_are_pruned_but_recent_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(
+        "localcluster.imagebuild.builder.subprocess.run",
+        lambda argv, **_: ran.append(list(argv)),
+    )
     builder = imagebuild.ImageBuilder(directory=tmp_path, ca_bundle=None)
     builder.archives.mkdir(parents=True)
     now = time.time()
@@ -501,3 +508,6 @@ def test_older_archives_are_pruned_but_recent_ones_kept(tmp_path: Path) -> None:
     left = sorted(p.name for p in builder.archives.glob("*.tar"))
     assert left == sorted([f"nodeproxy-{c * 16}.tar" for c in "abcd"] + [f"lbctl-{'0' * 16}.tar"])
     assert not (builder.archives / f"nodeproxy-{'e' * 16}.json").exists()
+    # the images the pruned archives came from leave buildah's storage too
+    removed = sorted(argv[-1] for argv in ran if "rmi" in argv)
+    assert removed == [imagebuild.build_tag(recipe, c * 16) for c in "ef"]
