@@ -10,13 +10,12 @@ never imports `kubernetes` itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 
 from lbcommon.flags import UsageError
+from lbcommon.informer import ListFunc
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -36,8 +35,6 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
 
 
 __all__ = ["ApiClient", "ListFunc", "load_api_client", "node_lister", "service_lister"]
-
-ListFunc = Callable[..., Any]
 
 
 def service_lister(api: ApiClient) -> ListFunc:

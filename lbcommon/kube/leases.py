@@ -34,17 +34,16 @@ from urllib3.exceptions import HTTPError
 from lbcommon.errors import (
     ConflictError,
 )
+from lbcommon.informer import ListFunc
 from lbcommon.kube.convert import lease_from_api
 from lbcommon.kube.errors import api_error, is_not_found
 from lbcommon.model import LeaseRecord
 
 __all__ = [
     "Leases",
-    "ListFunc",
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
-ListFunc = Callable[..., Any]
 
 
 def _micro_time(now: datetime.datetime) -> str:
