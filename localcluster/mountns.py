@@ -6,8 +6,9 @@ means
 - every mount a node makes (volumes, overlay rootfs, netns handles, shm)
   disappears with the namespace, so teardown cannot leak a mount;
 - paths that upstream hard-codes (/run/containerd for shim sockets,
-  /var/log/containers, /var/lib/cni) are bind-mounted per node, so nodes do
-  not share or fight over them;
+  /var/log/containers, /var/lib/cni, the kubelet's device-plugin socket
+  directory) are bind-mounted per node, so nodes do not share or fight over
+  them;
 - the host-wide kernel tunables the kubelet insists on writing
   (vm.overcommit_memory, kernel.panic, ...) are shadowed by per-node files:
   a local cluster must not change how the host kernel behaves.
@@ -34,7 +35,16 @@ KUBELET_TUNABLES = {
 }
 
 #: Host paths that upstream components hard-code, shadowed per node.
-SHADOWED_DIRS = ("/run/containerd", "/var/log/containers", "/var/lib/cni")
+#: /var/lib/kubelet/device-plugins ignores --root-dir (pluginapi.DevicePluginPath):
+#: each kubelet empties it and then binds kubelet.sock there, so kubelets
+#: starting together on one directory race, and the loser exits with
+#: "bind: address already in use".
+SHADOWED_DIRS = (
+    "/run/containerd",
+    "/var/log/containers",
+    "/var/lib/cni",
+    "/var/lib/kubelet/device-plugins",
+)
 
 
 class MountError(RuntimeError):

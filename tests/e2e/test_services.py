@@ -256,3 +256,19 @@ def test_deleted_pod_is_replaced_and_the_service_follows(
         seen = service_follows()
     assert seen, f"the Service never answered from the new pod {new.metadata.name}"
     assert victim.metadata.name not in seen
+
+
+def test_each_kubelet_binds_its_device_plugin_socket_in_its_own_directory(
+    local_cluster: LocalCluster,
+) -> None:
+    """The kubelet hard-codes /var/lib/kubelet/device-plugins (not under --root-dir).
+
+    Shared, the kubelets starting together race to empty it and bind
+    kubelet.sock there, and the loser exits; each node shadows it instead.
+    """
+    sockets = {}
+    for node in local_cluster.nodes:
+        probe = node.exec(["stat", "-c", "%i", "/var/lib/kubelet/device-plugins/kubelet.sock"])
+        assert probe.returncode == 0, f"{node.spec.name}: {probe.stderr}"
+        sockets[node.spec.name] = probe.stdout.strip()
+    assert len(set(sockets.values())) == len(local_cluster.nodes), sockets
