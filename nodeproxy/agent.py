@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: seconds between the informers' resyncs (a change missed is repaired by then)
 RESYNC_PERIOD = 300.0
 LEASE_RESYNC_PERIOD = 60.0
+#: where the heartbeat Leases live: a namespace of their own, apart from
+#: lbctl's leader Lease (deploy/base/nodeproxy/namespace.yaml)
+DEFAULT_LEASE_NAMESPACE = "lbctl-nodeproxy"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class AgentSettings:
     interface: str
     node_name: str
     pools: tuple[Pool, ...]
-    lease_namespace: str = "kube-system"
+    lease_namespace: str = DEFAULT_LEASE_NAMESPACE
     metrics_addr: str | None = None
     netns: str | None = None
     max_connections: int = 65536

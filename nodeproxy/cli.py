@@ -17,7 +17,7 @@ from lbcommon import logs
 from lbcommon.flags import Flags, Parser, UsageError, host_port, positive_int
 from lbcommon.kube.client import load_api_client
 from lbcommon.pools import DEFAULT_POOL
-from nodeproxy.agent import Agent, AgentSettings
+from nodeproxy.agent import DEFAULT_LEASE_NAMESPACE, Agent, AgentSettings
 
 FLAGS = Flags("NODEPROXY")
 _env = FLAGS.env
@@ -30,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     a("--interface", default=_env("--interface"), help="interface that announces LB IPs")
     a("--node-name", default=_env("--node-name", os.environ.get("NODE_NAME")))
     a("--pool", action="append", default=None, help=f"repeatable (default {DEFAULT_POOL})")
-    a("--lease-namespace", default=_env("--lease-namespace", os.environ.get("POD_NAMESPACE")))
+    a(
+        "--lease-namespace",
+        default=_env("--lease-namespace", DEFAULT_LEASE_NAMESPACE),
+        help=f"namespace of the heartbeat Leases (default {DEFAULT_LEASE_NAMESPACE})",
+    )
     a("--metrics-addr", default=_env("--metrics-addr", "0.0.0.0:10262"))
     a("--netns", default=_env("--netns"), help="run the data plane in this named netns")
     a("--max-connections", default=_env("--max-connections", "65536"))
@@ -53,7 +57,7 @@ def settings_from_args(argv: Sequence[str]) -> tuple[AgentSettings, argparse.Nam
         interface=args.interface,
         node_name=args.node_name,
         pools=pools,
-        lease_namespace=args.lease_namespace or "kube-system",
+        lease_namespace=args.lease_namespace or DEFAULT_LEASE_NAMESPACE,
         metrics_addr=host_port("--metrics-addr", args.metrics_addr) if args.metrics_addr else None,
         netns=args.netns,
         max_connections=positive_int("--max-connections", args.max_connections),

@@ -5,8 +5,8 @@ defaulting) and evaluates the namespace's Pod Security level against the pod
 templates; a template the level would refuse comes back as a warning, which
 fails the test as surely as an error.
 
-The namespace is created for real first (a dry run of namespaced objects
-needs it to exist, and Pod Security reads its labels), then removed.
+The namespaces are created for real first (a dry run of namespaced objects
+needs them to exist, and Pod Security reads their labels), then removed.
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ import yaml
 
 from localcluster.controlplane import ControlPlane
 from tests.integration.deploy.kubectl_cli import run_kubectl
-from tests.unit.deploy.manifests import NAMESPACE, OVERLAYS, Obj, find, one
+from tests.unit.deploy.manifests import LEASE_NAMESPACE, NAMESPACE, OVERLAYS, Obj, find
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def kubeconfig(control_plane: ControlPlane, kubectl: Path) -> Iterator[Path]:
-    """The control plane's admin kubeconfig; lbctl-system is deleted afterwards."""
+    """The control plane's admin kubeconfig; the namespaces are deleted afterwards."""
     yield control_plane.kubeconfig
     run_kubectl(
         kubectl,
         "delete",
         "namespace",
         NAMESPACE,
+        LEASE_NAMESPACE,
         "--ignore-not-found",
         "--wait=false",
         kubeconfig=control_plane.kubeconfig,
@@ -44,13 +45,15 @@ def _dump(objects: list[Obj]) -> str:
     return text
 
 
-def _create_namespace(kubectl: Path, kubeconfig: Path, objects: list[Obj]) -> None:
+def _create_namespaces(kubectl: Path, kubeconfig: Path, objects: list[Obj]) -> None:
+    namespaces = find(objects, "Namespace")
+    assert namespaces
     proc = run_kubectl(
         kubectl,
         "apply",
         "-f",
         "-",
-        stdin=_dump([one(objects, "Namespace")]),
+        stdin=_dump(namespaces),
         kubeconfig=kubeconfig,
     )
     assert proc.returncode == 0, proc.stderr
@@ -68,7 +71,7 @@ def test_overlay_passes_server_side_dry_run(
     kubectl: Path, kubeconfig: Path, rendered: dict[str, list[Obj]], overlay: str
 ) -> None:
     objects = rendered[overlay]
-    _create_namespace(kubectl, kubeconfig, objects)
+    _create_namespaces(kubectl, kubeconfig, objects)
     code, out, err = _dry_run(kubectl, kubeconfig, objects)
     assert code == 0, err
     assert err.strip() == "", f"the apiserver warned:\n{err}"
@@ -81,7 +84,7 @@ def test_pod_security_warnings_are_seen(
 ) -> None:
     """nodeproxy in lbctl-only `restricted` namespace is refused with a warning, so the
     test above would see one for any workload its namespace's level does not admit."""
-    _create_namespace(kubectl, kubeconfig, rendered["gce"])
+    _create_namespaces(kubectl, kubeconfig, rendered["gce"])
     daemonset = find(rendered["local"], "DaemonSet", "nodeproxy")
     code, _, err = _dry_run(kubectl, kubeconfig, daemonset)
     assert code == 0, err

@@ -29,6 +29,7 @@ from tests.unit.deploy.manifests import (
     CLOUD_OVERLAYS,
     DEPLOY,
     DOC,
+    LEASE_NAMESPACE,
     NAMESPACE,
     OVERLAYS,
     Obj,
@@ -74,14 +75,27 @@ def test_kubectl_is_the_pinned_release(kubectl: Path) -> None:
     assert json.loads(proc.stdout)["clientVersion"]["gitVersion"] == KUBERNETES_VERSION
 
 
+#: what lives in LEASE_NAMESPACE: nodeproxy's Lease rights, for its heartbeat Leases
+IN_LEASE_NAMESPACE = {("Role", "nodeproxy-leases"), ("RoleBinding", "nodeproxy-leases")}
+
+
 @pytest.mark.parametrize("overlay", ALL)
-def test_everything_is_in_one_namespace(rendered: dict[str, list[Obj]], overlay: str) -> None:
+def test_everything_is_in_one_namespace_but_the_heartbeat_leases_rights(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
     objects = rendered[overlay]
-    assert one(objects, "Namespace")["metadata"]["name"] == NAMESPACE
+    namespaces = {o["metadata"]["name"] for o in find(objects, "Namespace")}
+    with_nodeproxy = bool(find(objects, "DaemonSet"))
+    assert namespaces == ({NAMESPACE, LEASE_NAMESPACE} if with_nodeproxy else {NAMESPACE})
     cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
         namespace = obj["metadata"].get("namespace")
-        assert namespace == (None if obj["kind"] in cluster_scoped else NAMESPACE), obj["kind"]
+        if kind in cluster_scoped:
+            assert namespace is None, kind
+        else:
+            want = LEASE_NAMESPACE if (kind, name) in IN_LEASE_NAMESPACE else NAMESPACE
+            assert namespace == want, (kind, name)
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -153,7 +167,7 @@ def test_nodeproxy_runs_on_control_plane_nodes_and_knows_where_it_is(
         for var in container["env"]
         if "valueFrom" in var
     }
-    assert downward == {"NODE_NAME": "spec.nodeName", "POD_NAMESPACE": "metadata.namespace"}
+    assert downward == {"NODE_NAME": "spec.nodeName"}
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -278,8 +292,11 @@ def test_cloud_overlays_annotate_the_account_for_the_clouds_identity(
 def test_pod_security_is_as_strict_as_the_workloads_allow(
     rendered: dict[str, list[Obj]], overlay: str, level: str
 ) -> None:
-    labels = one(rendered[overlay], "Namespace")["metadata"]["labels"]
+    labels = one(rendered[overlay], "Namespace", NAMESPACE)["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == level
+    for leases in find(rendered[overlay], "Namespace", LEASE_NAMESPACE):
+        # no pod runs there
+        assert leases["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_the_local_overlay_has_no_placeholder(rendered: dict[str, list[Obj]]) -> None:
@@ -334,8 +351,27 @@ def test_local_overlay_configures_both_programs(
     assert lbctl.metrics_addr == "0.0.0.0:8080"
     nodeproxy = _nodeproxy_settings(rendered["local"], program_env)
     assert (nodeproxy.interface, nodeproxy.node_name) == ("eth0", "node-0")
-    assert nodeproxy.lease_namespace == NAMESPACE
+    assert nodeproxy.lease_namespace == LEASE_NAMESPACE
     assert nodeproxy.pools == lbctl.pools
+
+
+@pytest.mark.parametrize("overlay", WITH_NODEPROXY)
+def test_nodeproxy_keeps_its_leases_where_its_lease_role_is(
+    rendered: dict[str, list[Obj]], program_env: pytest.MonkeyPatch, overlay: str
+) -> None:
+    """The rendered setting, and the program's default without it, are the namespace in
+    which the rendered roles let nodeproxy heartbeat (and lbctl-system is not it)."""
+    objects = rendered[overlay]
+    where = {
+        g.scope for g in granted(objects) if g.account == "nodeproxy" and g.resource == "leases"
+    }
+    assert where == {LEASE_NAMESPACE} and NAMESPACE not in where
+    _, container = _nodeproxy(objects)
+    assert container_env(objects, container)["NODEPROXY_LEASE_NAMESPACE"] == LEASE_NAMESPACE
+    program_env.setenv("NODEPROXY_INTERFACE", "eth0")
+    program_env.setenv("NODE_NAME", "node-0")
+    default, _ = nodeproxy_settings_from_args([])
+    assert default.lease_namespace == LEASE_NAMESPACE
 
 
 @pytest.mark.parametrize("program", ["lbctl", "nodeproxy"])

@@ -1,9 +1,10 @@
 """One control plane with RBAC for the whole package, the shipped roles on it, and helpers.
 
 The control plane is this package's own (not the session's): the tests
-install lbctl-system and re-apply its roles, and the programs they run watch
-every namespace, so nothing else should share it. Its apiserver authorizes
-with `Node,RBAC` (localcluster.controlplane), as a real cluster does.
+install lbctl-system and lbctl-nodeproxy and re-apply the roles, and the
+programs they run watch every namespace, so nothing else should share it.
+Its apiserver authorizes with `Node,RBAC` (localcluster.controlplane), as a
+real cluster does.
 
 `roles` re-applies the shipped objects with one grant removed and restores
 them after the test, each time waiting for the apiserver's authorizer to
@@ -102,7 +103,7 @@ class Roles:
 
 @pytest.fixture(scope="package")
 def shipped_roles(plane: ControlPlane, admin: client.ApiClient, kubectl: Path) -> Roles:
-    """The local overlay's Namespace, ServiceAccounts and RBAC, applied as shipped."""
+    """The local overlay's Namespaces, ServiceAccounts and RBAC, applied as shipped."""
     roles = Roles(
         admin,
         kubectl,

@@ -41,7 +41,7 @@ from tests.integration.rbac.programs import (
 )
 from tests.kubehelpers import NodeObjects, wait_for
 from tests.netns import Host, Topology
-from tests.unit.deploy.manifests import NAMESPACE
+from tests.unit.deploy.manifests import LEASE_NAMESPACE
 
 NODE_IPS = ("198.18.1.1", "198.18.1.2")
 LB_CLASS = "rbac.test/nodeproxy"
@@ -84,7 +84,8 @@ class NodeproxyCase:
                 f"--node-name={self.identity}",
                 f"--netns={self.host.ns}",
                 f"--pool={self.ip(0)}-{self.ip(50)}",
-                f"--lease-namespace={NAMESPACE}",
+                # No --lease-namespace: its default must be where the shipped
+                # roles let nodeproxy keep its Leases (LEASE_NAMESPACE).
                 f"--metrics-addr=127.0.0.1:{port}",
             ],
             log=self.logs / f"nodeproxy-{self.identity}.log",
@@ -142,7 +143,7 @@ class NodeproxyCase:
     def lease(self, name: str | None = None) -> client.V1Lease | None:
         try:
             lease: client.V1Lease = self.coordination.read_namespaced_lease(
-                name or lease_name(self.identity), NAMESPACE
+                name or lease_name(self.identity), LEASE_NAMESPACE
             )
         except ApiException as err:
             if err.status == 404:
@@ -152,7 +153,7 @@ class NodeproxyCase:
 
     def delete_lease(self, name: str) -> None:
         try:
-            self.coordination.delete_namespaced_lease(name, NAMESPACE)
+            self.coordination.delete_namespaced_lease(name, LEASE_NAMESPACE)
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -172,7 +173,7 @@ class NodeproxyCase:
         try:
             self.coordination.patch_namespaced_lease(
                 lease_name(self.peer),
-                NAMESPACE,
+                LEASE_NAMESPACE,
                 body,
                 _content_type="application/merge-patch+json",
             )
@@ -180,7 +181,7 @@ class NodeproxyCase:
             if err.status != 404:
                 raise
             metadata["name"] = lease_name(self.peer)
-            self.coordination.create_namespaced_lease(NAMESPACE, body)
+            self.coordination.create_namespaced_lease(LEASE_NAMESPACE, body)
 
     def sees_live_peer(self) -> bool:
         """Renew the peer (at most twice a second); whether nodeproxy counts it live."""

@@ -2,7 +2,7 @@
 
 Guarantees:
 - `shipped` keeps exactly what docs/deploy.md's table covers from a rendered
-  overlay: the Namespace, the ServiceAccounts, the (Cluster)Roles and their
+  overlay: the Namespaces, the ServiceAccounts, the (Cluster)Roles and their
   bindings, as kustomize rendered them;
 - `without(objects, grant)` returns copies in which exactly `grant` is
   missing: a rule that grants it together with other verbs, resources,
@@ -47,7 +47,7 @@ ROLE_KINDS = ("Role", "ClusterRole")
 
 
 def shipped(rendered: Iterable[Obj]) -> list[Obj]:
-    """The objects of a rendered overlay that RBAC needs, Namespace first."""
+    """The objects of a rendered overlay that RBAC needs, Namespaces first."""
     kept = [o for o in rendered if o["kind"] in RBAC_KINDS]
     return sorted(kept, key=lambda o: RBAC_KINDS.index(o["kind"]))
 
@@ -75,6 +75,8 @@ def _roles_bound_to(objs: list[Obj], grant: Grant) -> set[tuple[str, str, str]]:
     refs = set()
     for binding in objs:
         if binding["kind"] != want:
+            continue
+        if want == "RoleBinding" and binding["metadata"]["namespace"] != grant.scope:
             continue
         if any(s.get("name") == grant.account for s in binding.get("subjects") or []):
             ref = binding["roleRef"]
@@ -191,7 +193,7 @@ def allowed(api: client.ApiClient, who: Identity, grant: Grant) -> bool:
             user=who.user,
             groups=[*who.groups, "system:authenticated"],
             resource_attributes=client.V1ResourceAttributes(
-                namespace=NAMESPACE if grant.scope == "namespace" else None,
+                namespace=None if grant.scope == "cluster" else grant.scope,
                 verb=grant.verb,
                 group="" if grant.group == "core" else grant.group,
                 resource=resource,

@@ -22,6 +22,8 @@ DOC = REPO / "docs" / "deploy.md"
 OVERLAYS = ("local", "kind", "gce", "aws")
 CLOUD_OVERLAYS = ("gce", "aws")
 NAMESPACE = "lbctl-system"
+#: nodeproxy's heartbeat Leases: apart from lbctl's leader Lease in NAMESPACE
+LEASE_NAMESPACE = "lbctl-nodeproxy"
 PLACEHOLDER = re.compile(r"REPLACE_WITH_[A-Z0-9_]+")
 #: The base's class and the leader Lease named after it (docs/deploy.md).
 BASE_LEASE = "lbctl-io-lbctl"
@@ -34,7 +36,7 @@ class Grant:
     """One verb on one resource, granted to one ServiceAccount."""
 
     account: str
-    scope: str  # "cluster" (ClusterRole) or "namespace" (Role)
+    scope: str  # "cluster" (ClusterRoleBinding), else the RoleBinding's namespace
     group: str  # "core" for the API group ""
     resource: str
     name: str  # one of the rule's resourceNames, "" for any
@@ -94,10 +96,15 @@ def granted(objects: Iterable[Obj]) -> set[Grant]:
         ref = binding["roleRef"]
         namespace = binding["metadata"].get("namespace", "") if ref["kind"] == "Role" else ""
         role = roles[(ref["kind"], namespace, ref["name"])]
-        scope = "cluster" if binding["kind"] == "ClusterRoleBinding" else "namespace"
+        kind = binding["kind"]
+        scope = "cluster" if kind == "ClusterRoleBinding" else str(binding["metadata"]["namespace"])
         for subject in binding.get("subjects") or []:
             if subject["kind"] != "ServiceAccount":
                 raise AssertionError(f"{binding['metadata']['name']} binds a {subject['kind']}")
+            if subject.get("namespace") != NAMESPACE:
+                # Both programs' ServiceAccounts live in NAMESPACE; a subject
+                # elsewhere (or without one) is somebody else.
+                raise AssertionError(f"{binding['metadata']['name']} binds {subject}")
             grants |= set(_rule_grants(subject["name"], scope, role.get("rules") or []))
     return grants
 

@@ -11,10 +11,13 @@ import re
 
 import pytest
 
+from nodeproxy.agent import DEFAULT_LEASE_NAMESPACE
 from tests.unit.deploy.manifests import (
     BASE_LEASE,
     DEPLOY,
     DOC,
+    LEASE_NAMESPACE,
+    NAMESPACE,
     Grant,
     documented_grants,
     granted,
@@ -46,8 +49,43 @@ def test_each_program_has_its_own_account() -> None:
 
 def test_leases_are_namespaced_and_everything_else_is_cluster_wide() -> None:
     for grant in documented_grants(DOC.read_text()):
-        want = "namespace" if grant.resource == "leases" else "cluster"
-        assert grant.scope == want, grant
+        assert (grant.scope != "cluster") == (grant.resource == "leases"), grant
+
+
+def test_each_program_has_lease_rights_in_its_own_namespace_only() -> None:
+    """nodeproxy's heartbeats are apart from lbctl's leader Lease: nodeproxy may create,
+    patch and delete any Lease where it may at all, so it has nothing in lbctl-system."""
+    want = {"lbctl": NAMESPACE, "nodeproxy": LEASE_NAMESPACE}
+    for grants in (documented_grants(DOC.read_text()), granted(load_files(BASE_RBAC))):
+        namespaced = {(g.account, g.scope) for g in grants if g.scope != "cluster"}
+        assert namespaced == set(want.items())
+
+
+def test_the_heartbeat_namespace_is_a_manifest() -> None:
+    (namespace,) = load_yaml((DEPLOY / "base" / "nodeproxy" / "namespace.yaml").read_text())
+    assert (namespace["kind"], namespace["metadata"]["name"]) == ("Namespace", LEASE_NAMESPACE)
+    # nothing runs there
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_nodeproxy_is_configured_for_the_heartbeat_namespace_and_defaults_to_it() -> None:
+    kustomization = load_yaml((DEPLOY / "base" / "nodeproxy" / "kustomization.yaml").read_text())[0]
+    literals = dict(
+        item.split("=", 1)
+        for gen in kustomization["configMapGenerator"]
+        if gen["name"] == "nodeproxy-config"
+        for item in gen["literals"]
+    )
+    assert literals["NODEPROXY_LEASE_NAMESPACE"] == LEASE_NAMESPACE == DEFAULT_LEASE_NAMESPACE
+
+
+def test_a_subject_outside_lbctl_system_is_refused() -> None:
+    objects = load_files(BASE_RBAC)
+    for obj in objects:
+        for subject in obj.get("subjects") or []:
+            subject["namespace"] = LEASE_NAMESPACE
+    with pytest.raises(AssertionError, match="binds"):
+        granted(objects)
 
 
 def test_the_table_names_the_base_classes_leader_lease() -> None:
@@ -93,11 +131,11 @@ def test_a_parsed_row() -> None:
         "text\n<!-- rbac-table -->\n"
         "| program | scope | API group | resource | names | verb | needed by |\n"
         "| --- | --- | --- | --- | --- | --- | --- |\n"
-        "| nodeproxy | namespace | coordination.k8s.io | leases | | delete | `stop` |\n"
+        "| nodeproxy | lbctl-nodeproxy | coordination.k8s.io | leases | | delete | `stop` |\n"
         "\nafter\n| not | a | row |\n"
     )
     assert documented_grants(doc) == [
-        Grant("nodeproxy", "namespace", "coordination.k8s.io", "leases", "", "delete")
+        Grant("nodeproxy", LEASE_NAMESPACE, "coordination.k8s.io", "leases", "", "delete")
     ]
 
 
