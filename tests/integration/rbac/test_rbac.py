@@ -9,18 +9,22 @@ tests' parser), the roles are re-applied without exactly that verb, and the
 behaviour that needs it must fail with the 403 reported where a user looks
 (a Warning event on the Service, or a log record naming verb and resource).
 A row whose verb nothing needs would fail here: its behaviour would succeed,
-or nothing would report a 403.
+or nothing would report a 403. Last, nodeproxy's identity must be refused
+every call on lbctl's leader Lease (its heartbeats have a namespace of their
+own for that reason).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from tests.integration.rbac import lbctl_cases, nodeproxy_cases
 from tests.integration.rbac.conftest import Roles
@@ -30,7 +34,17 @@ from tests.integration.rbac.programs import any_forbidden
 from tests.integration.rbac.roles import without
 from tests.kubehelpers import NodeObjects
 from tests.netns import Topology, leftover_namespaces
-from tests.unit.deploy.manifests import DEPLOY, DOC, Grant, documented_grants, granted, load_files
+from tests.unit.deploy.manifests import (
+    BASE_LEASE,
+    DEPLOY,
+    DOC,
+    LEASE_NAMESPACE,
+    NAMESPACE,
+    Grant,
+    documented_grants,
+    granted,
+    load_files,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -119,3 +133,60 @@ def test_without_the_verb_its_behaviour_fails_and_is_reported(
     case = request.getfixturevalue(f"{grant.account}_case")
     roles.remove(grant)
     scenario(case)
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _lease(name: str, holder: str) -> client.V1Lease:
+    return client.V1Lease(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1LeaseSpec(holder_identity=holder, lease_duration_seconds=15),
+    )
+
+
+def test_nodeproxy_cannot_touch_lbctls_leader_lease(
+    roles: Roles, admin: client.ApiClient, kubeconfigs: dict[str, Path]
+) -> None:
+    """Why nodeproxy's heartbeats have a namespace of their own: a node agent taken over
+    must not be able to seize or disturb lbctl's leadership. As nodeproxy's identity,
+    on the apiserver with the shipped roles, every call on lbctl's leader Lease is a 403
+    and leaves it as it was, while the same calls on a heartbeat Lease succeed."""
+    coordination = client.CoordinationV1Api(admin)
+    leader = coordination.create_namespaced_lease(NAMESPACE, _lease(BASE_LEASE, "lbctl-0"))
+    as_nodeproxy = config.new_client_from_config(config_file=str(kubeconfigs["nodeproxy"]))
+    try:
+        theirs = client.CoordinationV1Api(as_nodeproxy)
+        seized = {"spec": {"holderIdentity": "nodeproxy-n1", "leaseDurationSeconds": 3600}}
+        replaced = _lease(BASE_LEASE, "nodeproxy-n1")
+        replaced.metadata.resource_version = leader.metadata.resource_version
+        attempts: dict[str, Callable[[], object]] = {
+            "patch": lambda: theirs.patch_namespaced_lease(
+                BASE_LEASE, NAMESPACE, seized, _content_type=MERGE_PATCH
+            ),
+            "delete": lambda: theirs.delete_namespaced_lease(BASE_LEASE, NAMESPACE),
+            "update": lambda: theirs.replace_namespaced_lease(BASE_LEASE, NAMESPACE, replaced),
+            "get": lambda: theirs.read_namespaced_lease(BASE_LEASE, NAMESPACE),
+            "list": lambda: theirs.list_namespaced_lease(NAMESPACE),
+            "create": lambda: theirs.create_namespaced_lease(
+                NAMESPACE, _lease("nodeproxy-n1", "nodeproxy-n1")
+            ),
+        }
+        for verb, attempt in attempts.items():
+            with pytest.raises(ApiException) as refused:
+                attempt()
+            assert refused.value.status == 403, (verb, refused.value.body)
+            message = json.loads(refused.value.body)["message"]
+            assert f'cannot {verb} resource "leases"' in message, message
+            assert f'in the namespace "{NAMESPACE}"' in message, message
+        # The identity works: its own kind of Lease, in its own namespace.
+        own = "nodeproxy-rbac-contrast"
+        theirs.create_namespaced_lease(LEASE_NAMESPACE, _lease(own, own))
+        theirs.patch_namespaced_lease(own, LEASE_NAMESPACE, seized, _content_type=MERGE_PATCH)
+        theirs.delete_namespaced_lease(own, LEASE_NAMESPACE)
+    finally:
+        as_nodeproxy.close()
+        after = coordination.read_namespaced_lease(BASE_LEASE, NAMESPACE)
+        coordination.delete_namespaced_lease(BASE_LEASE, NAMESPACE)
+    assert after.metadata.resource_version == leader.metadata.resource_version
+    assert after.spec.holder_identity == "lbctl-0"
