@@ -24,6 +24,7 @@ ENV_REPORT_DIR = "LBCTL_CONFORMANCE_REPORT_DIR"
 ENV_LB_TIMEOUT = "LBCTL_CONFORMANCE_LB_TIMEOUT"
 ENV_LB_CLASS = "LBCTL_CONFORMANCE_LB_CLASS"
 ENV_ALLOW = "LBCTL_CONFORMANCE_ALLOW"
+ENV_REACHES_NODES = "LBCTL_CONFORMANCE_RUNNER_REACHES_NODES"
 ENV_KUBECONFIG = "KUBECONFIG"
 
 
@@ -33,6 +34,19 @@ class ClusterMode(StrEnum):
     KUBECONFIG = "kubeconfig"
     KIND = "kind"
     LOCAL = "local"
+
+
+class Reachability(StrEnum):
+    """Whether the runner can open connections to node InternalIPs."""
+
+    #: find out: the cluster adapter knows, else the kubelet port is tried once
+    AUTO = "auto"
+    #: the runner sends node-level probes itself
+    YES = "yes"
+    #: node-level probes go through host-network pods (a runner without a route
+    #: to the nodes, e.g. private GKE nodes; on a cluster it could reach, the
+    #: flag simulates one)
+    NO = "no"
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,10 @@ class SuiteSettings:
     lb_timeout: float
     lb_class: str | None
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    runner_reaches_nodes: Reachability = Reachability.AUTO
+    #: --conformance-report-dir (or its variable) was given: the run also
+    #: writes pytest's own JUnit XML there
+    report_dir_named: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -65,8 +83,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-report-dir",
         default=None,
-        help=f"where the matrix is written as conformance.md and conformance.xml "
-        f"(env {ENV_REPORT_DIR}; default: reports)",
+        help=f"where the report is written: conformance.md (what the suite discovered and "
+        f"the matrix), conformance.xml (the matrix as JUnit XML), conformance.log (one line "
+        f"per check) and, when this flag or {ENV_REPORT_DIR} names it, junit.xml "
+        f"(pytest's own, one testcase per test) (default: reports)",
     )
     group.addoption(
         "--conformance-lb-timeout",
@@ -86,6 +106,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help=f"comma-separated CIDRs the runner may send probes to on a kubeconfig or kind "
         f"cluster, beyond node and ingress addresses (env {ENV_ALLOW})",
+    )
+    group.addoption(
+        "--conformance-runner-reaches-nodes",
+        choices=[r.value for r in Reachability],
+        default=None,
+        help=f"whether the runner can reach node InternalIPs (env {ENV_REACHES_NODES}; "
+        "default auto: find out); `no` sends node-port and external-IP probes from a "
+        "host-network pod on another node, as on a cluster whose nodes the runner "
+        "cannot route to",
     )
 
 
@@ -123,21 +152,34 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
         raise pytest.UsageError(f"--conformance-allow: {err}") from None
 
 
+def _reachability(raw: str) -> Reachability:
+    try:
+        return Reachability(raw.strip().lower())
+    except ValueError:
+        choices = ", ".join(r.value for r in Reachability)
+        raise pytest.UsageError(
+            f"--conformance-runner-reaches-nodes ({ENV_REACHES_NODES}): {raw!r} is not one "
+            f"of: {choices}"
+        ) from None
+
+
 def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSettings:
     """Build the settings from option values (by dest name) and the environment."""
     kubeconfig_option = options.get("conformance_kubeconfig")
     mode = choose_mode(options.get("conformance_cluster"), env, kubeconfig_option)
     kubeconfig = kubeconfig_option or env.get(ENV_KUBECONFIG) or None
     timeout = options.get("conformance_lb_timeout") or env.get(ENV_LB_TIMEOUT) or "120"
+    report_dir = options.get("conformance_report_dir") or env.get(ENV_REPORT_DIR) or None
+    reaches = options.get("conformance_runner_reaches_nodes") or env.get(ENV_REACHES_NODES)
     return SuiteSettings(
         mode=mode,
         kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
-        report_dir=Path(
-            options.get("conformance_report_dir") or env.get(ENV_REPORT_DIR) or "reports"
-        ),
+        report_dir=Path(report_dir or "reports"),
         lb_timeout=_float("--conformance-lb-timeout", str(timeout)),
         lb_class=options.get("conformance_lb_class") or env.get(ENV_LB_CLASS) or None,
         allow=_networks(options.get("conformance_allow") or env.get(ENV_ALLOW) or ""),
+        runner_reaches_nodes=_reachability(reaches or Reachability.AUTO.value),
+        report_dir_named=report_dir is not None,
     )
 
 
@@ -148,6 +190,7 @@ _DESTS = (
     "conformance_lb_timeout",
     "conformance_lb_class",
     "conformance_allow",
+    "conformance_runner_reaches_nodes",
 )
 
 

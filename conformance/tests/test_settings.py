@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.settings import ClusterMode, choose_mode, settings_from
+from conformance.settings import ClusterMode, Reachability, choose_mode, settings_from
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +65,42 @@ def test_settings_flags_beat_env() -> None:
 def test_bad_lb_timeout(value: str) -> None:
     with pytest.raises(pytest.UsageError, match="--conformance-lb-timeout"):
         settings_from({"conformance_lb_timeout": value}, {})
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "expected"),
+    [
+        pytest.param({}, {}, Reachability.AUTO, id="default-auto"),
+        pytest.param({"conformance_runner_reaches_nodes": "no"}, {}, Reachability.NO, id="flag"),
+        pytest.param(
+            {}, {"LBCTL_CONFORMANCE_RUNNER_REACHES_NODES": "Yes"}, Reachability.YES, id="env"
+        ),
+        pytest.param(
+            {"conformance_runner_reaches_nodes": "no"},
+            {"LBCTL_CONFORMANCE_RUNNER_REACHES_NODES": "yes"},
+            Reachability.NO,
+            id="flag-beats-env",
+        ),
+    ],
+)
+def test_runner_reaches_nodes(
+    options: dict[str, str], env: dict[str, str], expected: Reachability
+) -> None:
+    assert settings_from(options, env).runner_reaches_nodes is expected
+
+
+def test_bad_runner_reaches_nodes_names_the_flag() -> None:
+    with pytest.raises(pytest.UsageError, match="--conformance-runner-reaches-nodes"):
+        settings_from({}, {"LBCTL_CONFORMANCE_RUNNER_REACHES_NODES": "sometimes"})
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "named"),
+    [
+        pytest.param({}, {}, False, id="default"),
+        pytest.param({"conformance_report_dir": "out"}, {}, True, id="flag"),
+        pytest.param({}, {"LBCTL_CONFORMANCE_REPORT_DIR": "/out"}, True, id="env"),
+    ],
+)
+def test_report_dir_named(options: dict[str, str], env: dict[str, str], named: bool) -> None:
+    assert settings_from(options, env).report_dir_named is named
