@@ -198,5 +198,21 @@ def service(
     return body
 
 
+#: the taints a control-plane node carries (current and pre-1.24 spelling)
+CONTROL_PLANE_TAINTS: Final = (
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+)
+
+
+def host_probe_pod(name: str, *, node: str) -> Manifest:
+    """A host-network probe client pinned to `node`, control plane included."""
+    body = client_pod(name, node=node, host_network=True)
+    body["spec"]["tolerations"] = [
+        {"key": key, "operator": "Exists", "effect": "NoSchedule"} for key in CONTROL_PLANE_TAINTS
+    ]
+    return body
+
+
 def app_selector(app: str) -> dict[str, str]:
     return {APP: app}
