@@ -147,6 +147,55 @@ class Kube:
             raise
         return True
 
+    # -- What the report header discovers; None or [] where the suite may not look
+    def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The data of one ConfigMap (None: absent, or not readable by the suite)."""
+        try:
+            cm = self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as err:
+            if err.status in (403, 404):
+                return None
+            raise
+        return dict(cm.data or {})
+
+    def config_maps(self, label_selector: str) -> list[tuple[str, dict[str, str]]]:
+        """(namespace, data) of every ConfigMap matching, in any namespace."""
+        try:
+            items = self.core.list_config_map_for_all_namespaces(
+                label_selector=label_selector
+            ).items
+        except ApiException as err:
+            if err.status == 403:
+                return []
+            raise
+        return [(cm.metadata.namespace, dict(cm.data or {})) for cm in items]
+
+    def deployment_replicas(self, namespace: str, label_selector: str) -> list[tuple[int, int]]:
+        """(ready, desired) replicas of each Deployment matching in `namespace`."""
+        try:
+            items = self.apps.list_namespaced_deployment(
+                namespace, label_selector=label_selector
+            ).items
+        except ApiException as err:
+            if err.status == 403:
+                return []
+            raise
+        return [(d.status.ready_replicas or 0, d.spec.replicas or 0) for d in items]
+
+    def pod_commands(self, namespace: str, label_selector: str) -> list[list[str]]:
+        """command + args of the first container of each pod matching in `namespace`."""
+        try:
+            items = self.core.list_namespaced_pod(namespace, label_selector=label_selector).items
+        except ApiException as err:
+            if err.status == 403:
+                return []
+            raise
+        return [
+            [*(p.spec.containers[0].command or []), *(p.spec.containers[0].args or [])]
+            for p in items
+            if p.spec.containers
+        ]
+
     def new_namespace(self, prefix: str) -> Namespace:
         """Create a fresh namespace and wait for its default ServiceAccount."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"

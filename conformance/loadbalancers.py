@@ -8,7 +8,8 @@ ingress fails the test with `MissingIngressError`, naming the Service, its
 class, the expected provider and how long the suite waited; on a cluster whose
 provider is unknown it skips the test with that reason. Ingress addresses are
 admitted to the runner's guard (a frozen guard refuses them if they lie
-outside its ranges).
+outside its ranges), and their ipModes go to the `ProbeLog`, when one is
+given, for the report's header.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from conformance.cluster import ClusterHandle
 from conformance.kube import Namespace, ServiceInfo
 from conformance.manifests import Manifest
+from conformance.routes import ProbeLog
 from conformance.settings import SuiteSettings
 from conformance.waiting import WaitTimeoutError, wait_until
 
@@ -43,11 +45,19 @@ def expected_provider(handle: ClusterHandle, lb_class: str | None) -> str | None
 class LoadBalancers:
     """LoadBalancer Services of one test namespace."""
 
-    def __init__(self, ns: Namespace, settings: SuiteSettings, handle: ClusterHandle) -> None:
+    def __init__(
+        self,
+        ns: Namespace,
+        settings: SuiteSettings,
+        handle: ClusterHandle,
+        *,
+        log: ProbeLog | None = None,
+    ) -> None:
         self.ns = ns
         self.timeout = settings.lb_timeout
         self.lb_class = settings.lb_class
         self.handle = handle
+        self._log = log
 
     def body(self, service: Manifest) -> Manifest:
         """`service` turned into a LoadBalancer of the suite's class."""
@@ -86,6 +96,8 @@ class LoadBalancers:
                 f"got no status.loadBalancer.ingress within {bound:g}s, though {provider} "
                 f"is expected to serve it"
             ) from err
+        if self._log is not None:
+            self._log.ip_modes(info.ip_modes)
         address = info.ingress[0]
         for ip in _addresses(address):
             self.handle.guard.admit(ip)

@@ -5,7 +5,8 @@ Guarantees:
   plugin translates each `TestReport` into a `PhaseReport` at the boundary;
 - a test's outcome is `failed` if any phase failed, else `skipped` if any
   phase skipped (with the skip's reason), else `passed`; its seconds are
-  the sum of its phases;
+  the sum of its phases; its probe routes and ipModes are those of all its
+  phases, in first-seen order, and a row's are those of all its tests;
 - `build_matrix` returns one row per spec id in spec order (ids that no test
   reported are `not run`), then rows for any other id seen, sorted;
 - `all_skipped` is true exactly when some id was run and every id that was
@@ -51,6 +52,10 @@ class PhaseReport:
     outcome: str
     duration: float
     message: str = ""
+    #: which way its probes from outside went (`runner`, `pod:NODE`)
+    routes: tuple[str, ...] = ()
+    #: the ipMode of the ingresses it saw
+    ip_modes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class TestResult:
     outcome: Outcome
     seconds: float
     message: str = ""
+    routes: tuple[str, ...] = ()
+    ip_modes: tuple[str, ...] = ()
 
     __test__ = False  # not a pytest test class
 
@@ -80,6 +87,7 @@ class Row:
     failures: tuple[str, ...] = ()
     seconds: float = 0.0
     tests: tuple[str, ...] = field(default=())
+    routes: tuple[str, ...] = ()
 
 
 def skip_reason(longrepr: object) -> str:
@@ -126,7 +134,20 @@ def fold(phases: Sequence[PhaseReport]) -> TestResult:
         outcome, message = Outcome.SKIPPED, skipped[0].message
     else:
         outcome, message = Outcome.PASSED, ""
-    return TestResult(first.nodeid, first.ids, outcome, seconds, message)
+    return TestResult(
+        first.nodeid,
+        first.ids,
+        outcome,
+        seconds,
+        message,
+        routes=union(p.routes for p in phases),
+        ip_modes=union(p.ip_modes for p in phases),
+    )
+
+
+def union(groups: Iterable[Sequence[str]]) -> tuple[str, ...]:
+    """Every string of `groups`, once, in first-seen order."""
+    return tuple(dict.fromkeys(s for group in groups for s in group))
 
 
 def _status(passed: int, failed: int, skipped: int) -> Status:
@@ -159,6 +180,7 @@ def _row(id_: str, results: Sequence[TestResult]) -> Row:
         failures=failures,
         seconds=sum(r.seconds for r in mine),
         tests=tuple(r.nodeid for r in mine),
+        routes=union(r.routes for r in mine),
     )
 
 

@@ -1,8 +1,10 @@
-"""Renderings of the result matrix: terminal lines, Markdown and JUnit XML.
+"""Renderings of the result matrix: terminal lines, Markdown, JUnit XML, a plain log.
 
-Guarantees: pure functions of the rows (and a title line); every spec id
-appears once in each rendering, in the rows' order; skip reasons and failure
-messages are kept on one line so the table stays a table.
+Guarantees: pure functions of the rows or results (and a title and header
+lines); every spec id appears once in each matrix rendering, in the rows'
+order; the plain log has one line per test, in spec order, with its outcome,
+ids, seconds and the routes its probes from outside took; skip reasons and
+failure messages are kept on one line so the table stays a table.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from conformance.matrix import Row, Status, all_skipped, one_line, skip_reasons, totals
+from conformance.ids import spec_order
+from conformance.matrix import (
+    Row,
+    Status,
+    TestResult,
+    all_skipped,
+    one_line,
+    skip_reasons,
+    totals,
+)
 
 _SUITE = "lbctl-conformance"
 
@@ -57,22 +68,49 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(rows: Sequence[Row], *, heading: str) -> str:
-    """The matrix as a Markdown document with a one-line summary."""
-    out = [
-        f"# {heading}",
-        "",
+def _routes(routes: Sequence[str]) -> str:
+    return ", ".join(routes) if routes else "-"
+
+
+def markdown(rows: Sequence[Row], *, heading: str, header: Sequence[str] = ()) -> str:
+    """The header (what the suite discovered) as a list, then the matrix as a
+    table with a one-line summary."""
+    out = [f"# {heading}", ""]
+    if header:
+        out += ["## The cluster", "", *(f"- {_cell(line)}" for line in header), ""]
+        out += ["## The matrix", ""]
+    out += [
         summary_line(rows),
         "",
-        "| id | behaviour | result | pass | fail | skip | seconds | skip reason / failure |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| id | behaviour | result | pass | fail | skip | seconds | probes via"
+        " | skip reason / failure |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
         out.append(
             f"| {r.id} | {_cell(r.title)} | {r.status.value} | {r.passed} | {r.failed}"
-            f" | {r.skipped} | {r.seconds:.1f} | {_cell(_note(r))} |"
+            f" | {r.skipped} | {r.seconds:.1f} | {_cell(_routes(r.routes))}"
+            f" | {_cell(_note(r))} |"
         )
     return "\n".join(out) + "\n"
+
+
+def log_lines(
+    results: Sequence[TestResult], *, heading: str, header: Sequence[str] = ()
+) -> list[str]:
+    """The plain log: the header as comments, then one line per test
+    (`OUTCOME ids seconds via ROUTES nodeid[: message]`)."""
+    lines = [f"# {heading}", *(f"# {line}" for line in header)]
+    ordered = sorted(results, key=lambda r: (spec_order(r.ids[0]) if r.ids else (0, ""), r.nodeid))
+    for r in ordered:
+        line = (
+            f"{r.outcome.value.upper():<7} {','.join(r.ids)} {r.seconds:.1f}s "
+            f"via {_routes(r.routes)} {r.nodeid}"
+        )
+        if r.message:
+            line += f": {one_line(r.message, 500)}"
+        lines.append(line)
+    return lines
 
 
 def junit_xml(rows: Sequence[Row], *, suite: str = _SUITE) -> str:

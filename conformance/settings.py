@@ -60,9 +60,6 @@ class SuiteSettings:
     lb_class: str | None
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     runner_reaches_nodes: Reachability = Reachability.AUTO
-    #: --conformance-report-dir (or its variable) was given: the run also
-    #: writes pytest's own JUnit XML there
-    report_dir_named: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -163,23 +160,29 @@ def _reachability(raw: str) -> Reachability:
         ) from None
 
 
+def named_report_dir(options: Mapping[str, Any], env: Mapping[str, str]) -> Path | None:
+    """--conformance-report-dir, else its variable, else None (no other flag is read,
+    so a bad value elsewhere cannot fail a run that only asks this)."""
+    named = options.get("conformance_report_dir") or env.get(ENV_REPORT_DIR) or None
+    return Path(named) if named else None
+
+
 def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSettings:
     """Build the settings from option values (by dest name) and the environment."""
     kubeconfig_option = options.get("conformance_kubeconfig")
     mode = choose_mode(options.get("conformance_cluster"), env, kubeconfig_option)
     kubeconfig = kubeconfig_option or env.get(ENV_KUBECONFIG) or None
     timeout = options.get("conformance_lb_timeout") or env.get(ENV_LB_TIMEOUT) or "120"
-    report_dir = options.get("conformance_report_dir") or env.get(ENV_REPORT_DIR) or None
+    report_dir = named_report_dir(options, env)
     reaches = options.get("conformance_runner_reaches_nodes") or env.get(ENV_REACHES_NODES)
     return SuiteSettings(
         mode=mode,
         kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
-        report_dir=Path(report_dir or "reports"),
+        report_dir=report_dir or Path("reports"),
         lb_timeout=_float("--conformance-lb-timeout", str(timeout)),
         lb_class=options.get("conformance_lb_class") or env.get(ENV_LB_CLASS) or None,
         allow=_networks(options.get("conformance_allow") or env.get(ENV_ALLOW) or ""),
         runner_reaches_nodes=_reachability(reaches or Reachability.AUTO.value),
-        report_dir_named=report_dir is not None,
     )
 
 
@@ -194,7 +197,15 @@ _DESTS = (
 )
 
 
+def _options(config: pytest.Config) -> dict[str, Any]:
+    return {dest: config.getoption(dest, default=None) for dest in _DESTS}
+
+
 def settings_of(config: pytest.Config) -> SuiteSettings:
     """The settings of this pytest run."""
-    options = {dest: config.getoption(dest, default=None) for dest in _DESTS}
-    return settings_from(options, os.environ)
+    return settings_from(_options(config), os.environ)
+
+
+def report_dir_of(config: pytest.Config) -> Path | None:
+    """The report directory this pytest run names, if it names one."""
+    return named_report_dir(_options(config), os.environ)

@@ -239,3 +239,84 @@ def test_pytest_kinds_kubeconfig_option_is_left_alone_elsewhere(
     code = _run(tmp_path, "def test_plain():\n    pass\n", f"--kubeconfig={tmp_path / 'k'}")
     assert code == pytest.ExitCode.OK
     assert "--conformance-kubeconfig" not in capsys.readouterr().out
+
+
+FACTS_JSON = (
+    '{"cluster": "kubeconfig /k", "kube_proxy": "nftables (ConfigMap kube-system/kube-proxy)",'
+    ' "missing_ingress": "fails", "nodes": 3, "provider": "lbctl, provider local",'
+    ' "runner_reaches_nodes": "no (--conformance-runner-reaches-nodes=no)", "schedulable": 2}'
+)
+
+ROUTED = f"""
+import pytest
+from conformance.plugin import FACTS_PROPERTY, IP_MODES_PROPERTY, ROUTES_PROPERTY
+
+@pytest.mark.conformance("NP-1")
+def test_node_port(request):
+    request.node.user_properties.append((ROUTES_PROPERTY, "pod:b,pod:a"))
+    request.node.user_properties.append((FACTS_PROPERTY, {FACTS_JSON!r}))
+
+@pytest.mark.conformance("LB-1")
+def test_ingress(request):
+    request.node.user_properties.append((ROUTES_PROPERTY, "runner"))
+    request.node.user_properties.append((IP_MODES_PROPERTY, "VIP"))
+    raise AssertionError("missing ingress: Service cf-lb-1/lb (loadBalancerClass x) ...")
+"""
+
+
+def test_the_report_directory_holds_markdown_junit_and_a_plain_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code = _run(tmp_path, ROUTED, f"--conformance-report-dir={out_dir}")
+    out = capsys.readouterr().out
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "conformance.log",
+        "conformance.md",
+        "conformance.xml",
+        "junit.xml",
+    ]
+    for text in (out, (out_dir / "conformance.md").read_text()):
+        assert "nodes: 3 ready (2 schedulable)" in text
+        assert "kube-proxy mode: nftables (ConfigMap kube-system/kube-proxy)" in text
+        assert "ingress ipMode: VIP" in text
+        assert "runner reaches node IPs: no (--conformance-runner-reaches-nodes=no)" in text
+        assert "probes from outside went: pod:b, pod:a, runner" in text
+    log = (out_dir / "conformance.log").read_text().splitlines()
+    assert [line.split(" ", 1)[0] for line in log if not line.startswith("#")] == [
+        "PASSED",
+        "FAILED",
+    ]
+    assert any(" NP-1 " in line and " via pod:b, pod:a " in line for line in log)
+    assert any(" LB-1 " in line and "missing ingress: Service cf-lb-1/lb" in line for line in log)
+    junit = ET.parse(out_dir / "junit.xml").getroot()
+    cases = {case.get("name"): case for case in junit.iter("testcase")}
+    assert set(cases) == {"test_node_port", "test_ingress"}
+    properties = {(p.get("name"), p.get("value")) for p in cases["test_node_port"].iter("property")}
+    assert (PROPERTY, "NP-1") in properties
+    assert ("conformance_probe_routes", "pod:b,pod:a") in properties
+
+
+def test_an_explicit_junitxml_is_left_where_it_was_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "mine.xml"
+    _run(tmp_path, ROUTED, f"--conformance-report-dir={tmp_path / 'out'}", f"--junitxml={mine}")
+    capsys.readouterr()
+    assert mine.is_file()
+    assert not (tmp_path / "out" / "junit.xml").exists()
+
+
+def test_routes_and_facts_survive_xdist(pytestconfig: pytest.Config) -> None:
+    reporter = MatrixReporter(pytestconfig)
+    original = report("passed", when="teardown", ids="NP-1")
+    original.user_properties += [
+        ("conformance_probe_routes", "pod:a"),
+        ("conformance_cluster_facts", FACTS_JSON),
+    ]
+    reporter.pytest_runtest_logreport(pytest.TestReport._from_json(original._to_json()))
+    [result] = reporter.ledger.results()
+    assert result.routes == ("pod:a",)
+    assert reporter.facts is not None
+    assert reporter.facts.nodes == 3

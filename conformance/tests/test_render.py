@@ -57,3 +57,55 @@ def test_junit_counts_and_elements() -> None:
     assert not_run.get("message") == "not run"
     assert cases["CIP-1"].find("failure") is None
     assert cases["CIP-1"].find("skipped") is None
+
+
+def routed_ledger() -> Ledger:
+    ledger = Ledger()
+    ledger.add(PhaseReport("t::np1", ("NP-1",), "call", "passed", 3.0, routes=("pod:b",)))
+    ledger.add(
+        PhaseReport("t::np1", ("NP-1",), "teardown", "passed", 0.5, routes=("pod:a", "pod:b"))
+    )
+    ledger.add(PhaseReport("t::cip", ("CIP-1",), "call", "passed", 1.0))
+    ledger.add(
+        PhaseReport(
+            "t::lb", ("LB-1",), "call", "failed", 120.0, "missing ingress: Service x/y", ("runner",)
+        )
+    )
+    return ledger
+
+
+def test_markdown_opens_with_the_header_and_shows_each_ids_probe_routes() -> None:
+    text = render.markdown(
+        build_matrix(routed_ledger().results()),
+        heading="conformance",
+        header=["nodes: 3 ready (2 schedulable)", "kube-proxy mode: a | b"],
+    )
+    lines = text.splitlines()
+    assert lines[:6] == [
+        "# conformance",
+        "",
+        "## The cluster",
+        "",
+        "- nodes: 3 ready (2 schedulable)",
+        "- kube-proxy mode: a \\| b",
+    ]
+    assert lines.index("## The matrix") < next(
+        i for i, line in enumerate(lines) if line.startswith("| id |")
+    )
+    np1 = next(line for line in lines if line.startswith("| NP-1 |"))
+    assert "| pod:b, pod:a |" in np1
+    cip1 = next(line for line in lines if line.startswith("| CIP-1 |"))
+    assert "| - |" in cip1
+
+
+def test_the_plain_log_has_one_line_per_test_in_spec_order() -> None:
+    lines = render.log_lines(
+        routed_ledger().results(), heading="conformance", header=["nodes: 3 ready"]
+    )
+    assert lines == [
+        "# conformance",
+        "# nodes: 3 ready",
+        "PASSED  CIP-1 1.0s via - t::cip",
+        "PASSED  NP-1 3.5s via pod:b, pod:a t::np1",
+        "FAILED  LB-1 120.0s via runner t::lb: call: missing ingress: Service x/y",
+    ]

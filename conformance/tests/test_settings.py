@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.settings import ClusterMode, Reachability, choose_mode, settings_from
+from conformance.settings import (
+    ClusterMode,
+    Reachability,
+    choose_mode,
+    named_report_dir,
+    settings_from,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -97,10 +103,16 @@ def test_bad_runner_reaches_nodes_names_the_flag() -> None:
 @pytest.mark.parametrize(
     ("options", "env", "named"),
     [
-        pytest.param({}, {}, False, id="default"),
-        pytest.param({"conformance_report_dir": "out"}, {}, True, id="flag"),
-        pytest.param({}, {"LBCTL_CONFORMANCE_REPORT_DIR": "/out"}, True, id="env"),
+        pytest.param({}, {}, None, id="default-is-not-named"),
+        pytest.param({"conformance_report_dir": "out"}, {}, Path("out"), id="flag"),
+        pytest.param({}, {"LBCTL_CONFORMANCE_REPORT_DIR": "/out"}, Path("/out"), id="env"),
+        pytest.param(
+            {"conformance_report_dir": "out", "conformance_lb_timeout": "soon"},
+            {},
+            Path("out"),
+            id="other-flags-unread",
+        ),
     ],
 )
-def test_report_dir_named(options: dict[str, str], env: dict[str, str], named: bool) -> None:
-    assert settings_from(options, env).report_dir_named is named
+def test_named_report_dir(options: dict[str, str], env: dict[str, str], named: Path | None) -> None:
+    assert named_report_dir(options, env) == named
