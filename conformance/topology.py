@@ -2,11 +2,11 @@
 
 Guarantees: facts are read once per session; `need_*` helpers skip the
 calling test with a printed reason when the cluster lacks what a check needs
-(a second node, cluster DNS, a routable node network) instead of failing or
-passing vacuously; whether the runner reaches node addresses follows
-`--conformance-runner-reaches-nodes` when it says yes or no, and is found
-out (the cluster adapter's word, else one kubelet-port connect per node
-until one answers) when it says auto, and `reachability` says which.
+(a second node, cluster DNS) instead of failing or passing vacuously; whether
+the runner reaches node addresses follows `--conformance-runner-reaches-nodes`
+when it says yes or no, and is found out (the cluster adapter's word, else
+one kubelet-port connect per node until one answers) when it says auto, and
+`reachability` says which.
 """
 
 from __future__ import annotations
@@ -104,8 +104,3 @@ class Topology:
     @property
     def runner_reaches_nodes(self) -> bool:
         return self.reachability[0]
-
-    def need_runner_on_node_network(self) -> None:
-        reaches, how = self.reachability
-        if not reaches:
-            pytest.skip(f"the test runner cannot reach node InternalIPs ({how})")
