@@ -140,8 +140,9 @@ class Agent:
             leases,
             MembershipSettings(namespace=settings.lease_namespace, identity=settings.node_name),
             membership=membership,
-            synced=lambda: self.leases.has_synced,
+            synced=lambda: self.leases.has_synced and self.nodes.has_synced,
             wanted=self.engine.wanted_ips,
+            candidates=lambda: {node.name for node in self.nodes.items() if node.eligible},
             on_owned=lambda owned: self.engine.update(owned=owned),
             clock=self._clock,
         )

@@ -4,8 +4,15 @@ Design: every instance keeps one heartbeat Lease of its own
 (`nodeproxy-<node>`, label `lbctl.io/nodeproxy`) renewed every second with
 a single PATCH, and watches the others. An instance is live while we have
 seen its renewTime change within `lease_duration` seconds of *our* clock
-(so clock skew cannot keep a dead instance alive). IPs are spread over the
-live instances by rendezvous hashing, which every instance computes alike.
+(so clock skew cannot keep a dead instance alive). IPs are spread by
+rendezvous hashing, which every instance computes alike, over the live
+instances on *candidate* nodes: the nodes the load balancer may use as
+backends (lbcommon.model.NodeInfo.eligible). An instance on any other node
+(labelled node.kubernetes.io/exclude-from-external-load-balancers, as
+kubeadm and kind label control planes, or being deleted) announces nothing:
+holding an IP there would deliver the traffic to kube-proxy on a node that
+is no backend, which for externalTrafficPolicy Local black-holes every
+Service whose endpoints are all on that node.
 Cost: one write per instance per second however many IPs there are, and no
 write at all when an IP moves.
 
@@ -127,6 +134,7 @@ class Announcer:
         membership: Membership,
         synced: Callable[[], bool],
         wanted: Callable[[], frozenset[IPv4Address]],
+        candidates: Callable[[], Collection[str]],
         on_owned: Callable[[frozenset[IPv4Address]], None],
         clock: Clock | None = None,
     ) -> None:
@@ -135,6 +143,7 @@ class Announcer:
         self._membership = membership
         self._synced = synced
         self._wanted = wanted
+        self._candidates = candidates
         self._on_owned = on_owned
         self._clock = clock or RealClock()
         self._stopping = StopSignal(self._clock)
@@ -190,19 +199,28 @@ class Announcer:
     def _decide(self) -> frozenset[IPv4Address]:
         s = self.settings
         now = self._clock.now()
-        live = self.live()
-        if s.identity not in live or not self._synced():
+        alive = self.live()
+        live = alive & set(self._candidates())
+        if not self._synced():
             self._pending.clear()
             return frozenset()
-        result: set[IPv4Address] = set()
         current = owners(self._wanted(), live)
+        if s.identity not in live:
+            # Keep track of who holds what meanwhile, so that coming back
+            # waits for them (release-before-claim) like any other handover.
+            self._pending.clear()
+            self._last_owner = current
+            return frozenset()
+        result: set[IPv4Address] = set()
         for ip, owner in current.items():
             if owner != s.identity:
                 self._pending.pop(ip, None)
                 continue
             previous = self._last_owner.get(ip)
             handover = ip not in self.owned and (
-                (previous not in (None, s.identity) and previous in live)
+                # An owner that just stopped being a candidate still holds the
+                # IP until its next tick: wait for it as for any live owner.
+                (previous not in (None, s.identity) and previous in alive)
                 or now - self._started_at < s.settle
             )
             if ip in self.owned or not handover:

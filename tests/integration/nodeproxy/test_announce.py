@@ -99,6 +99,19 @@ def wait(what: str, probe: object, timeout: float = 20.0) -> float:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def create_node(core: client.CoreV1Api, name: str, host: Host) -> str:
+    """A Node object for `host`, with its address as the InternalIP."""
+    core.create_node(
+        client.V1Node(
+            metadata=client.V1ObjectMeta(name=name),
+            status=client.V1NodeStatus(
+                addresses=[client.V1NodeAddress(type="InternalIP", address=str(host.ip))]
+            ),
+        )
+    )
+    return name
+
+
 @pytest.fixture
 def cluster(
     control_plane: ControlPlane, kube: client.ApiClient, namespace: str, tmp_path: Path
@@ -119,18 +132,7 @@ def cluster(
                 servers.append(
                     NodeServer(role, host.ns, tcp_ports=(80,), health_port=KUBE_PROXY_HEALTH_PORT)
                 )
-                name = f"{topo.prefix}-{role}"
-                core.create_node(
-                    client.V1Node(
-                        metadata=client.V1ObjectMeta(name=name),
-                        status=client.V1NodeStatus(
-                            addresses=[
-                                client.V1NodeAddress(type="InternalIP", address=str(host.ip))
-                            ]
-                        ),
-                    )
-                )
-                node_names.append(name)
+                node_names.append(create_node(core, f"{topo.prefix}-{role}", host))
             core.create_namespaced_service(
                 namespace,
                 client.V1Service(
@@ -148,6 +150,9 @@ def cluster(
             proxies: dict[str, Proxy] = {}
             for i, role in enumerate(("proxy-1", "proxy-2")):
                 host = topo.add_host(role, 20 + i)
+                # Only nodes the load balancer uses announce: the proxies'
+                # hosts are Nodes too (backends that fail the health check).
+                node_names.append(create_node(core, f"{topo.prefix}-{role}", host))
                 port = free_port()
                 log = tmp_path / f"{role}.log"
                 argv = [

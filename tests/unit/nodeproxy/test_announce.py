@@ -64,6 +64,8 @@ class Lab:
         self.membership = Membership(self.clock)
         self.changes: list[frozenset[IPv4Address]] = []
         self.peers: dict[str, float] = {}  # peer -> when it last renewed (fake time)
+        #: instances whose node the load balancer may not use (e.g. the exclusion label)
+        self.excluded: set[str] = set()
         self._beats = 0
         self.announcer = Announcer(
             self.leases,
@@ -71,9 +73,13 @@ class Lab:
             membership=self.membership,
             synced=lambda: True,
             wanted=lambda: IPS,
+            candidates=self.candidates,
             on_owned=self.changes.append,
             clock=self.clock,
         )
+
+    def candidates(self) -> set[str]:
+        return {"a", "b", "c"} - self.excluded
 
     @property
     def owned(self) -> frozenset[IPv4Address]:
@@ -195,6 +201,7 @@ def test_an_unsynced_cache_claims_nothing(lab: Lab) -> None:
         membership=lab.membership,
         synced=lambda: synced,
         wanted=lambda: IPS,
+        candidates=lab.candidates,
         on_owned=lab.changes.append,
         clock=lab.clock,
     )
@@ -247,3 +254,36 @@ def test_membership_needs_a_new_renew_time_and_forgets_deleted_leases() -> None:
     assert membership.live(3.0) == set()
     membership.on_add(LeaseRecord(name=lease_name("c")))  # no holder: not an instance
     assert membership.live(3.0) == set()
+
+
+def test_an_instance_on_a_node_the_load_balancer_may_not_use_announces_nothing(lab: Lab) -> None:
+    """Its IPs would reach kube-proxy on a node that is no backend (issue 11)."""
+    lab.excluded = {"a"}
+    lab.join("b")
+    start(lab)
+    lab.advance(3 * SETTINGS.settle)
+    assert lab.owned == frozenset()
+    assert lab.changes == []
+
+
+def test_excluding_our_node_releases_at_once_and_readmitting_waits_for_the_holder(
+    lab: Lab,
+) -> None:
+    lab.join("b")
+    start(lab)
+    lab.until(mine({"a", "b"}), limit=SETTINGS.settle + SETTINGS.tick)
+    lab.excluded = {"a"}
+    assert lab.until(frozenset(), limit=SETTINGS.tick) <= SETTINGS.tick + EPS
+    lab.advance(1.0)  # b holds every IP now
+    lab.excluded = set()
+    took = lab.until(mine({"a", "b"}), limit=SETTINGS.settle + SETTINGS.tick)
+    assert took >= SETTINGS.settle - EPS, "claimed before the live holder could let go"
+
+
+def test_a_peer_s_ips_come_to_us_only_after_settle_when_its_node_is_excluded(lab: Lab) -> None:
+    lab.join("b")
+    start(lab)
+    lab.until(mine({"a", "b"}), limit=SETTINGS.settle + SETTINGS.tick)
+    lab.excluded = {"b"}
+    took = lab.until(IPS, limit=SETTINGS.settle + SETTINGS.tick)
+    assert took >= SETTINGS.settle - EPS, "b may still hold its IPs until its next tick"
