@@ -215,7 +215,6 @@ def run(seconds: int) -> list[Result]:
                             ip=lb_ip,
                             protocol=Protocol.TCP,
                             port=port,
-                            node_port=30000 + port % 1000,
                             source_ranges=(),
                             affinity_timeout=None,
                             backends=(backend,),

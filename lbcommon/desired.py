@@ -126,23 +126,32 @@ def protocol_problems(
     ]
 
 
+def node_port_problems(lb: LoadBalancer, *, by: str) -> list[Problem]:
+    """A Problem for each port without a node port, for providers that target node ports.
+
+    `desired_load_balancer` accepts `allocateLoadBalancerNodePorts: false`:
+    nodeproxy delivers to the ingress IP itself (kube-proxy's VIP rules take it
+    from there), so only providers whose load balancers forward to node ports
+    refuse it, in their own spec.
+    """
+    return [
+        Problem(
+            f"spec.ports[{index}].nodePort",
+            f"no node port allocated, but {by} forwards to node ports: "
+            "spec.allocateLoadBalancerNodePorts must not be false",
+        )
+        for index, port in enumerate(lb.ports)
+        if port.node_port is None
+    ]
+
+
 def desired_load_balancer(spec: ServiceSpec, nodes: Iterable[NodeInfo]) -> LoadBalancer:
     """Build the LoadBalancer `spec` asks for, or raise InvalidServiceError."""
     problems: list[Problem] = []
     if not spec.ports:
         problems.append(Problem("spec.ports", "a load balancer needs at least one port"))
     frontends: list[FrontendPort] = []
-    for index, port in enumerate(spec.ports):
-        where = f"spec.ports[{index}]"
-        if port.node_port is None:
-            problems.append(
-                Problem(
-                    f"{where}.nodePort",
-                    "no node port allocated; this provider forwards to node ports, so "
-                    "spec.allocateLoadBalancerNodePorts must not be false",
-                )
-            )
-            continue
+    for port in spec.ports:
         frontends.append(
             FrontendPort(
                 protocol=port.protocol, port=port.port, node_port=port.node_port, name=port.name

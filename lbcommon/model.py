@@ -137,7 +137,10 @@ class Backend:
 class FrontendPort:
     protocol: Protocol
     port: int
-    node_port: int
+    #: None when the Service sets allocateLoadBalancerNodePorts: false; a
+    #: provider whose load balancer targets node ports refuses it
+    #: (`node_port_problems`), one that delivers to the ingress IP does not
+    node_port: int | None
     name: str = ""
 
 

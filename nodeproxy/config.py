@@ -72,7 +72,6 @@ class Listener:
     ip: IPv4Address
     protocol: Protocol
     port: int
-    node_port: int
     #: empty means every source is allowed
     source_ranges: tuple[IPv4Network, ...]
     #: ClientIP affinity timeout in seconds, None without affinity
@@ -238,7 +237,6 @@ def build_config(
                     ip=ip,
                     protocol=port.protocol,
                     port=port.port,
-                    node_port=port.node_port,
                     source_ranges=ranges,
                     affinity_timeout=affinity,
                     backends=backends,

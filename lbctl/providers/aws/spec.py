@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbcommon.desired import TCP_AND_UDP, protocol_problems
+from lbcommon.desired import TCP_AND_UDP, node_port_problems, protocol_problems
 from lbcommon.errors import InvalidServiceError, Problem
 from lbcommon.model import (
     KUBE_PROXY_HEALTH_PORT,
@@ -158,8 +158,9 @@ def nlb_spec(lb: LoadBalancer, *, cluster_id: str) -> NlbSpec:
 def _port_specs(lb: LoadBalancer, problems: list[Problem]) -> tuple[PortSpec, ...]:
     by_number: dict[int, list[tuple[int, Protocol, int]]] = {}
     problems += protocol_problems(lb, TCP_AND_UDP, by="an AWS Network Load Balancer")
+    problems += node_port_problems(lb, by="an AWS Network Load Balancer (instance targets)")
     for index, port in enumerate(lb.ports):
-        if port.protocol not in TCP_AND_UDP:
+        if port.protocol not in TCP_AND_UDP or port.node_port is None:
             continue
         by_number.setdefault(port.port, []).append((index, port.protocol, port.node_port))
     if len(by_number) > MAX_LISTENERS:

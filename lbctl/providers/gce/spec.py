@@ -20,7 +20,7 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbcommon.desired import TCP_AND_UDP, protocol_problems
+from lbcommon.desired import TCP_AND_UDP, node_port_problems, protocol_problems
 from lbcommon.errors import InvalidServiceError, Problem, StatusCondition
 from lbcommon.model import LoadBalancer, Protocol, ServiceKey, SessionAffinity
 from lbctl.providers.common.names import lb_name
@@ -193,6 +193,10 @@ def _instances(lb: LoadBalancer, region: str) -> tuple[tuple[Ref, ...], tuple[st
 def load_balancer_spec(lb: LoadBalancer, *, region: str, cluster_id: str) -> LbSpec:
     """Translate `lb`, or raise InvalidServiceError (MixedProtocolError for mixing)."""
     problems = _type_problems(lb)
+    # A target pool delivers to the ingress IP, not to node ports, so it could
+    # serve without them; until a test carries traffic through one (the GCE
+    # fake has no data plane yet) the provider refuses, as it always has.
+    problems += node_port_problems(lb, by="the gce provider")
     protocol, mixed = _protocol(lb, problems)
     tier, tier_problem = network_tier(lb)
     if tier_problem is not None:

@@ -23,7 +23,6 @@ INVALID = [
     ({"source_ranges": ["10.0.0.0/8", "2001:db8::/32"]}, "spec.loadBalancerSourceRanges[1]"),
     ({"load_balancer_ip": "198.18.0.99"}, "spec.loadBalancerIP"),
     ({"ports": [(80, "SCTP")]}, "spec.ports[0].protocol"),
-    ({"allocate_node_ports": False}, "spec.ports[0].nodePort"),
 ]
 
 

@@ -80,6 +80,39 @@ def test_requested_ip_is_honoured(
     assert wait_ingress(kube, namespace, "pinned") == "198.18.0.205"
 
 
+def test_without_node_ports_served_and_the_ip_kept_while_they_are_switched(
+    kube: client.ApiClient, namespace: str, harness: ControllerHarness
+) -> None:
+    """allocateLoadBalancerNodePorts: false gets an ingress from the local provider
+    (nodeproxy delivers to the ingress IP), and flipping the field keeps it."""
+    harness.start(pools=[POOL_RANGE])
+    core = client.CoreV1Api(kube)
+    core.create_namespaced_service(
+        namespace, lb_service("bare", harness.lb_class, allocate_node_ports=False)
+    )
+    ip = wait_ingress(kube, namespace, "bare")
+    assert _service(kube, namespace, "bare").spec.ports[0].node_port is None
+    merge_patch_service(kube, namespace, "bare", {"spec": {"allocateLoadBalancerNodePorts": True}})
+    assert _service(kube, namespace, "bare").spec.ports[0].node_port, "no node port allocated"
+    # Switching back keeps allocated node ports unless they are removed too.
+    ports = [{"name": "p0", "port": 80, "protocol": "TCP", "targetPort": 8080}]
+    merge_patch_service(
+        kube,
+        namespace,
+        "bare",
+        {"spec": {"allocateLoadBalancerNodePorts": False, "ports": ports}},
+    )
+    assert _service(kube, namespace, "bare").spec.ports[0].node_port is None
+    time.sleep(1)  # a reconcile that moved the address would have happened by now
+    assert ingress_ip(kube, namespace, "bare") == ip
+    refusals = [
+        e.message
+        for e in events(kube, namespace, "bare")
+        if e.reason == "InvalidLoadBalancerConfig"
+    ]
+    assert not refusals
+
+
 @pytest.mark.parametrize(
     ("requested", "expect"),
     [

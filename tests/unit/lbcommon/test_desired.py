@@ -12,6 +12,7 @@ from lbcommon.desired import (
     ClassPolicy,
     desired_load_balancer,
     eligible_backends,
+    node_port_problems,
     protocol_problems,
 )
 from lbcommon.errors import InvalidServiceError
@@ -155,11 +156,6 @@ def test_annotation_items_may_carry_spaces() -> None:
             "not a CIDR",
         ),
         (replace(BASE, ports=()), "spec.ports", "at least one"),
-        (
-            replace(BASE, ports=(ServicePort("x", Protocol.TCP, 80, None),)),
-            "spec.ports[0].nodePort",
-            "allocateLoadBalancerNodePorts",
-        ),
         (replace(BASE, load_balancer_ip="not-an-ip"), "spec.loadBalancerIP", "not an IP"),
         (
             replace(BASE, external_traffic_policy=TrafficPolicy.LOCAL),
@@ -174,7 +170,6 @@ def test_annotation_items_may_carry_spaces() -> None:
         "empty-annotation-item",
         "annotation-garbage",
         "no-ports",
-        "no-node-port",
         "bad-lb-ip",
         "local-no-hc-port",
     ],
@@ -233,3 +228,26 @@ def test_claiming_a_service_does_not_change_its_load_balancer() -> None:
     """lbctl's ownership annotation, added with the finalizer, is no request of the user's."""
     claimed = replace(BASE, annotations=(*BASE.annotations, (OWNER_ANNOTATION, "lbctl.io/lbctl")))
     assert desired_load_balancer(claimed, NODES) == desired_load_balancer(BASE, NODES)
+
+
+def test_without_node_ports_the_load_balancer_is_built_and_node_port_providers_refuse() -> None:
+    """allocateLoadBalancerNodePorts: false is each provider's call (issue 11)."""
+    spec = replace(
+        BASE,
+        ports=(
+            ServicePort("http", Protocol.TCP, 80, None),
+            ServicePort("dns", Protocol.UDP, 53, 30053),
+        ),
+        allocate_node_ports=False,
+    )
+    lb = desired_load_balancer(spec, NODES)
+    assert [(p.port, p.node_port) for p in lb.ports] == [(80, None), (53, 30053)]
+    problems = node_port_problems(lb, by="an NLB")
+    assert [(p.field, p.reason) for p in problems] == [
+        (
+            "spec.ports[0].nodePort",
+            "no node port allocated, but an NLB forwards to node ports: "
+            "spec.allocateLoadBalancerNodePorts must not be false",
+        )
+    ]
+    assert node_port_problems(desired_load_balancer(BASE, NODES), by="an NLB") == []

@@ -192,8 +192,8 @@ def test_listener_fields() -> None:
         affinity_timeout=30,
     )
     [tcp, udp] = build([spec])
-    assert (tcp.protocol, tcp.port, tcp.node_port) == (Protocol.TCP, 80, 30080)
-    assert (udp.protocol, udp.port, udp.node_port) == (Protocol.UDP, 53, 30053)
+    assert (tcp.protocol, tcp.port) == (Protocol.TCP, 80)
+    assert (udp.protocol, udp.port) == (Protocol.UDP, 53)
     assert tcp.source_ranges == (IPv4Network("10.0.0.0/8"), IPv4Network("192.168.1.0/24"))
     assert tcp.affinity_timeout == 30
     assert build([svc()])[0].affinity_timeout is None
@@ -204,7 +204,6 @@ def test_listener_fields() -> None:
     [
         pytest.param({"source_ranges": ("10.0.0.1/8",)}, id="host-bits-set"),
         pytest.param({"ports": (ServicePort("x", Protocol.SCTP, 9, 30009),)}, id="sctp"),
-        pytest.param({"ports": (ServicePort("x", Protocol.TCP, 9, None),)}, id="no-node-port"),
         pytest.param(
             {"external_traffic_policy": TrafficPolicy.LOCAL}, id="local-without-health-port"
         ),
@@ -216,6 +215,15 @@ def test_invalid_services_are_skipped_never_widened(fields: dict[str, object]) -
     )
     assert config.listeners == ()
     assert config.problems and config.problems[0].startswith("default/web")
+
+
+def test_a_service_without_node_ports_is_served_at_its_ingress_ip() -> None:
+    """Packets reach the backend unchanged; kube-proxy there takes the ingress IP."""
+    [listener] = build(
+        [svc(ports=(ServicePort("x", Protocol.TCP, 9, None),), allocate_node_ports=False)]
+    )
+    assert (listener.ip, listener.protocol, listener.port) == (LB, Protocol.TCP, 9)
+    assert listener.backends
 
 
 def test_two_services_on_one_ip_and_port_first_key_wins() -> None:
@@ -236,7 +244,6 @@ def _listener(names: list[str]) -> Listener:
         ip=LB,
         protocol=Protocol.TCP,
         port=80,
-        node_port=30080,
         source_ranges=(),
         affinity_timeout=None,
         backends=backends,

@@ -42,7 +42,6 @@ def listener(
         ip=IPv4Address("198.18.0.200"),
         protocol=protocol,
         port=80,
-        node_port=30080,
         source_ranges=tuple(IPv4Network(r) for r in ranges),
         affinity_timeout=affinity,
         backends=backends,

@@ -48,7 +48,7 @@ KEY = ServiceKey("ns/web")
 
 
 def lb(
-    *ports: tuple[Protocol, int, int],
+    *ports: tuple[Protocol, int, int | None],
     backends: tuple[Backend, ...] = (),
     ranges: tuple[str, ...] = (),
     **kw: object,
@@ -115,10 +115,17 @@ def test_tcp_and_udp_on_one_port_become_tcp_udp() -> None:
         ([(Protocol.SCTP, 80, 30080)], "spec.ports[0].protocol", "SCTP is not supported"),
         ([(Protocol.TCP, 53, 30053), (Protocol.UDP, 53, 30054)], "spec.ports[1].nodePort", "same"),
         ([(Protocol.TCP, 1000 + i, 31000 + i) for i in range(51)], "spec.ports", "at most 50"),
+        (
+            [(Protocol.TCP, 80, None)],
+            "spec.ports[0].nodePort",
+            "spec.allocateLoadBalancerNodePorts must not be false",
+        ),
     ],
-    ids=["sctp", "tcp-udp-two-node-ports", "too-many-ports"],
+    ids=["sctp", "tcp-udp-two-node-ports", "too-many-ports", "no-node-ports"],
 )
-def test_invalid_ports(ports: list[tuple[Protocol, int, int]], field: str, words: str) -> None:
+def test_invalid_ports(
+    ports: list[tuple[Protocol, int, int | None]], field: str, words: str
+) -> None:
     with pytest.raises(InvalidServiceError) as caught:
         nlb_spec(lb(*ports), cluster_id="c1")
     assert [(p.field, words in p.reason) for p in caught.value.problems] == [(field, True)]

@@ -230,6 +230,7 @@ def test_spec_variants(change: dict[str, Any], check: object) -> None:
         ({"ip_family": "IPv6"}, ["spec.ipFamilies"], None),
         ({"requested_ip": "2001:db8::1"}, ["spec.loadBalancerIP"], None),
         ({"ports": ()}, ["spec.ports"], None),
+        ({"ports": (FrontendPort(Protocol.TCP, 80, None),)}, ["spec.ports[0].nodePort"], None),
         (
             {"ports": tuple(FrontendPort(Protocol.TCP, p, p) for p in range(1000, 1404, 2))},
             ["spec.ports"],
@@ -256,6 +257,7 @@ def test_spec_variants(change: dict[str, Any], check: object) -> None:
         "ipv6-family",
         "ipv6-ip",
         "no-ports",
+        "no-node-ports",
         "too-many-port-ranges",
         "all-problems-at-once",
     ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lbcommon.errors import InvalidServiceError
@@ -36,6 +38,15 @@ def test_sctp_is_refused_by_field_and_nothing_is_allocated(call: str) -> None:
     assert [p.field for p in raised.value.problems] == ["spec.ports[1].protocol"]
     assert "nodeproxy" in str(raised.value)
     assert provider.list_owned() == []
+
+
+def test_ports_without_node_ports_get_an_address() -> None:
+    """nodeproxy delivers to the ingress IP: allocateLoadBalancerNodePorts false is served."""
+    provider = LocalProvider(parse_pools(["198.18.0.200-198.18.0.201"]))
+    lb = replace(_lb(Protocol.TCP), ports=(FrontendPort(Protocol.TCP, 80, None),))
+    [ingress] = provider.ensure(lb)
+    assert ingress.ip == "198.18.0.200"
+    assert provider.ensure(_lb(Protocol.TCP)) == (ingress,), "node ports switched on: same IP"
 
 
 def test_tcp_and_udp_get_an_address() -> None:
