@@ -83,25 +83,35 @@ class LoadBalancers:
         try:
             info = wait_until(f"ingress of Service {self.ns.name}/{name}", ready, timeout=bound)
         except WaitTimeoutError as err:
-            provider = expected_provider(self.handle, self.lb_class)
-            if provider is None:
-                pytest.skip(
-                    f"no LoadBalancer ingress within {bound:g}s (no LB provider on this "
-                    "cluster, or slower than --conformance-lb-timeout; name the provider's "
-                    "class with --conformance-lb-class to make this a failure)"
-                )
-            lb_class = self.lb_class or "none (the cluster's default provider)"
-            raise MissingIngressError(
-                f"missing ingress: Service {self.ns.name}/{name} (loadBalancerClass {lb_class}) "
-                f"got no status.loadBalancer.ingress within {bound:g}s, though {provider} "
-                f"is expected to serve it"
-            ) from err
+            raise self.no_ingress(name, bound) from err
         if self._log is not None:
             self._log.ip_modes(info.ip_modes)
         address = info.ingress[0]
         for ip in _addresses(address):
             self.handle.guard.admit(ip)
         return address
+
+    def no_ingress(self, name: str, waited: float) -> MissingIngressError:
+        """What Service `name` having no ingress after `waited` seconds means: the
+        failure to raise where a provider is known to be present; elsewhere the
+        test is skipped here, with the reason.
+
+        For checks that wait on more than the ingress (an ingress or a Warning
+        event), so their timeout names the missing ingress as `ingress` does.
+        """
+        provider = expected_provider(self.handle, self.lb_class)
+        if provider is None:
+            pytest.skip(
+                f"no LoadBalancer ingress within {waited:g}s (no LB provider on this "
+                "cluster, or slower than --conformance-lb-timeout; name the provider's "
+                "class with --conformance-lb-class to make this a failure)"
+            )
+        lb_class = self.lb_class or "none (the cluster's default provider)"
+        return MissingIngressError(
+            f"missing ingress: Service {self.ns.name}/{name} (loadBalancerClass {lb_class}) "
+            f"got no status.loadBalancer.ingress within {waited:g}s, though {provider} "
+            f"is expected to serve it"
+        )
 
     def wait_no_ingress(self, name: str) -> None:
         wait_until(

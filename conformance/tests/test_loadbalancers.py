@@ -16,6 +16,7 @@ from conformance.cluster import ClusterHandle
 from conformance.guard import DestinationGuard
 from conformance.kube import Namespace, ServiceInfo
 from conformance.loadbalancers import LoadBalancers, MissingIngressError, expected_provider
+from conformance.routes import ProbeLog
 from conformance.settings import settings_from
 
 pytestmark = pytest.mark.unit
@@ -45,9 +46,10 @@ def cluster(kind: str) -> ClusterHandle:
 class FakeNamespace:
     """The two members `LoadBalancers.ingress` reads."""
 
-    def __init__(self, ingress: tuple[str, ...] = ()) -> None:
+    def __init__(self, ingress: tuple[str, ...] = (), ip_modes: tuple[str, ...] = ()) -> None:
         self.name = "cf-lb-1-abc123"
         self._ingress = ingress
+        self._ip_modes = ip_modes
 
     def service(self, name: str) -> ServiceInfo:
         return ServiceInfo(
@@ -56,7 +58,7 @@ class FakeNamespace:
             cluster_ip="10.0.0.1",
             ports=(),
             ingress=self._ingress,
-            ip_modes=(),
+            ip_modes=self._ip_modes,
             finalizers=(),
             health_check_node_port=None,
         )
@@ -158,3 +160,22 @@ def test_a_missing_ingress_is_a_failure_in_the_matrix(
     [row] = [line for line in out.splitlines() if line.startswith("LB-1 ")]
     assert " fail " in row
     assert "missing ingress: Service cf-lb-1-abc123/web (loadBalancerClass example.com/lb)" in row
+
+
+def test_the_ip_modes_of_an_ingress_go_to_the_probe_log() -> None:
+    log = ProbeLog()
+    settings = settings_from({"conformance_lb_timeout": "0.05"}, {})
+    namespace = FakeNamespace(ingress=("203.0.113.7", "203.0.113.8"), ip_modes=("", "Proxy"))
+    loadbalancers = LoadBalancers(cast(Namespace, namespace), settings, cluster(FOREIGN), log=log)
+    loadbalancers.ingress("web")
+    assert log.take() == ((), ("VIP", "Proxy"))
+
+
+def test_no_ingress_names_the_service_for_checks_that_wait_on_more() -> None:
+    error = lbs(FOREIGN, CLASS).no_ingress("web", 120)
+    assert str(error).startswith(
+        f"missing ingress: Service cf-lb-1-abc123/web (loadBalancerClass {CLASS}) "
+        "got no status.loadBalancer.ingress within 120s"
+    )
+    with pytest.raises(pytest.skip.Exception, match="no LoadBalancer ingress within 120s"):
+        lbs(FOREIGN, None).no_ingress("web", 120)
