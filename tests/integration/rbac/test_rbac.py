@@ -83,14 +83,25 @@ def nodeproxy_case(
     nodes = NodeObjects(admin, "rbac-")
     with Topology() as topo:
         host = topo.add_host("node", 20)
-        case = NodeproxyCase(
-            admin, kubeconfigs["nodeproxy"], case_namespace, tmp_path, topo, host, nodes
-        )
         try:
-            nodes.add("n1", nodeproxy_cases.NODE_IPS[0])
-            yield case
+            # nodeproxy runs on a Node (n1), as the DaemonSet's instances do: an
+            # instance on no eligible Node may be given no address to announce.
+            node = nodes.add("n1", nodeproxy_cases.NODE_IPS[0])
+            case = NodeproxyCase(
+                admin,
+                kubeconfigs["nodeproxy"],
+                case_namespace,
+                tmp_path,
+                topo,
+                host,
+                nodes,
+                identity=node,
+            )
+            try:
+                yield case
+            finally:
+                case.close()
         finally:
-            case.close()
             nodes.cleanup()
     assert not leftover_namespaces(topo.prefix)
 
