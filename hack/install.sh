@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 iptables nftables conntrack procps psmisc haproxy iperf3 wrk ethtool util-linux runc containernetworking-plugins busybox-static buildah debootstrap)
+APT_PACKAGES=(iproute2 iptables nftables conntrack procps psmisc haproxy iperf3 wrk ethtool util-linux runc containernetworking-plugins busybox-static buildah debootstrap shellcheck)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -31,6 +31,10 @@ if [[ ! -f $stamp ]]; then
   .venv/bin/pip install -q -e '.[test]' -e ./localcluster -e './conformance[kind]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+
+# The checks' own tools (actionlint, OpenTofu, checkov), cached by version;
+# actionlint runs Debian's shellcheck (above) on the workflows' scripts.
+hack/go-tools.sh
 
 # Build (or find cached) the upstream binaries the tests and demo use (and kubectl).
 .venv/bin/python -m localcluster.build all

@@ -17,8 +17,44 @@ step "mypy --strict"
 step "import contracts"
 .venv/bin/lint-imports --no-cache
 
+step "workflows: actionlint"
+"$(hack/go-tools.sh path actionlint)" -no-color
+tofu=$(hack/go-tools.sh path tofu)
+step "terraform: tofu fmt -check"
+"$tofu" fmt -check -recursive -diff terraform
+step "terraform: tofu validate"
+# validate needs each configuration's providers, which `tofu init` fetches
+# from the OpenTofu registry: LBCTL_TOFU_INIT=online (ci.yml on GitHub's
+# runners) fetches them, LBCTL_TOFU_PLUGIN_DIR names a local provider mirror;
+# otherwise (as on machines that reach no such registry) it is skipped, and
+# the structure tests (tests/unit/infra) and checkov check what they can.
+if [[ ${LBCTL_TOFU_INIT:-} == online || -n ${LBCTL_TOFU_PLUGIN_DIR:-} ]]; then
+  for dir in terraform/*/; do
+    work=$(mktemp -d) # init writes a lock file and .terraform: not into the tree
+    cp -r "$dir". "$work/"
+    init=(-chdir="$work" init -backend=false -input=false -no-color)
+    [[ -n ${LBCTL_TOFU_PLUGIN_DIR:-} ]] && init+=(-plugin-dir="$LBCTL_TOFU_PLUGIN_DIR")
+    "$tofu" "${init[@]}" >"$work/init.log" 2>&1 || { cat "$work/init.log"; exit 1; }
+    echo "$dir: $("$tofu" -chdir="$work" validate -no-color)"
+    rm -rf "$work"
+  done
+else
+  echo "SKIPPED tofu validate: the providers come from the OpenTofu registry, which this"
+  echo "machine cannot reach (set LBCTL_TOFU_INIT=online where it can, or"
+  echo "LBCTL_TOFU_PLUGIN_DIR to a provider mirror); tests/unit/infra and checkov check the structure"
+fi
+step "checkov: terraform/ and .github/"
+"$(hack/go-tools.sh path checkov)" --quiet --compact --skip-download \
+  --framework terraform github_actions -d terraform -d .github
+
 step "unit and integration tests"
 .venv/bin/pytest -n 2 --dist loadgroup tests/unit tests/integration conformance/tests "$@"
+
+if [[ -n ${LBCTL_SKIP_LOCAL_CLUSTER:-} ]]; then
+  step "SKIPPED: e2e tests and the conformance suite on the local cluster"
+  echo "LBCTL_SKIP_LOCAL_CLUSTER: $LBCTL_SKIP_LOCAL_CLUSTER"
+  exit 0
+fi
 
 step "e2e tests on the local cluster"
 .venv/bin/pytest -p no:xdist tests/e2e "$@"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The tools the checks run (hack/test.sh), each installed once per version
+# and cached under ~/.cache/lbctl/tools/<name>-<version>/:
+#
+#   actionlint  lints .github/workflows (github.com/rhysd/actionlint), built from its Go module
+#   tofu        OpenTofu, for `tofu fmt -check` and `tofu validate` of terraform/,
+#               built from its Go module
+#   checkov     static analysis of terraform/ and .github/, in a venv of its own:
+#               its pins (boto3 1.35, packaging 23 among them) conflict with the
+#               project's, so it cannot live in .venv
+#
+#   hack/go-tools.sh            build what is missing (hack/install.sh runs this)
+#   hack/go-tools.sh path NAME  print the binary's path (exit 1 if not built)
+#
+# `go install` refuses OpenTofu's module (its go.mod has a replace directive),
+# so tofu is built through a throwaway wrapper module that requires it and
+# repeats its replace directives, which gives exactly the dependency versions
+# OpenTofu's own go.mod selects.
+set -euo pipefail
+
+ACTIONLINT_VERSION=v1.7.12
+TOFU_VERSION=v1.12.6
+CHECKOV_VERSION=3.3.30
+TOOLS_DIR=${LBCTL_TOOLS_DIR:-$HOME/.cache/lbctl/tools}
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+building=""
+trap 'if [[ -n $building ]]; then chmod -R u+w "$building"; rm -rf "$building"; fi' EXIT
+
+bin_path() {
+  case $1 in
+    actionlint) echo "$TOOLS_DIR/actionlint-$ACTIONLINT_VERSION/bin/actionlint" ;;
+    tofu) echo "$TOOLS_DIR/tofu-$TOFU_VERSION/bin/tofu" ;;
+    checkov) echo "$TOOLS_DIR/checkov-$CHECKOV_VERSION/bin/checkov" ;;
+    *) echo "go-tools: unknown tool $1" >&2; return 2 ;;
+  esac
+}
+
+# Build into a temporary directory and rename it into place, so a cache
+# directory exists only when its binary is complete.
+build_actionlint() {
+  local dest tmp
+  dest=$TOOLS_DIR/actionlint-$ACTIONLINT_VERSION
+  tmp=$(mktemp -d "$TOOLS_DIR/.actionlint.XXXXXX")
+  building=$tmp
+  GOBIN=$tmp/bin go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  mv "$tmp" "$dest"
+  building=""
+}
+
+build_tofu() {
+  local dest tmp gomod
+  dest=$TOOLS_DIR/tofu-$TOFU_VERSION
+  tmp=$(mktemp -d "$TOOLS_DIR/.tofu.XXXXXX")
+  building=$tmp
+  gomod=$(cd "$tmp" && go mod download -json "github.com/opentofu/opentofu@$TOFU_VERSION" |
+    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  mkdir "$tmp/src"
+  {
+    echo "module lbctl.local/tofu-build"
+    echo
+    sed -n 's/^go \(.*\)$/go \1/p' "$gomod"
+    echo
+    echo "require github.com/opentofu/opentofu $TOFU_VERSION"
+    echo
+    grep '^replace ' "$gomod" || true
+  } > "$tmp/src/go.mod"
+  (
+    cd "$tmp/src"
+    go get "github.com/opentofu/opentofu/cmd/tofu@$TOFU_VERSION"
+    go build -trimpath -o "$tmp/bin/tofu" github.com/opentofu/opentofu/cmd/tofu
+  )
+  rm -rf "$tmp/src"
+  mv "$tmp" "$dest"
+  building=""
+}
+
+# A venv cannot move (its scripts name their interpreter by path), so it is
+# made in place and marked complete at the end.
+build_checkov() {
+  local dest=$TOOLS_DIR/checkov-$CHECKOV_VERSION
+  rm -rf "$dest"
+  building=$dest
+  python3 -m venv "$dest"
+  "$dest/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  touch "$dest/.complete"
+  building=""
+}
+
+built() {
+  local path
+  path=$(bin_path "$1")
+  [[ -x $path && ( $1 != checkov || -f ${path%/bin/checkov}/.complete ) ]]
+}
+
+if [[ ${1:-} == path ]]; then
+  path=$(bin_path "${2:?usage: go-tools.sh path NAME}")
+  built "$2" || { echo "go-tools: $2 is not installed (run hack/go-tools.sh)" >&2; exit 1; }
+  echo "$path"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "go-tools: Go is required" >&2; exit 1; }
+mkdir -p "$TOOLS_DIR"
+for tool in actionlint tofu checkov; do
+  if ! built "$tool"; then
+    echo "go-tools: building $tool"
+    start=$SECONDS
+    "build_$tool"
+    echo "go-tools: $tool built in $((SECONDS - start)) s"
+  fi
+done
