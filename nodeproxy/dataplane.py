@@ -63,6 +63,32 @@ def neighbours(interface: str, *, namespace: str | None = None) -> dict[IPv4Addr
     return result
 
 
+def interface_addresses(interface: str, *, namespace: str | None = None) -> frozenset[IPv4Address]:
+    """The IPv4 addresses on `interface` (ours, so never in the neighbour table)."""
+    links = json.loads(netns.run(namespace, ["ip", "-j", "-4", "addr", "show", "dev", interface]))
+    return frozenset(
+        IPv4Address(info["local"])
+        for link in links
+        for info in link.get("addr_info", [])
+        if info.get("family") == "inet" and info.get("local")
+    )
+
+
+def link_layer_addresses(
+    interface: str, mac: str, *, namespace: str | None = None
+) -> dict[IPv4Address, str]:
+    """Where each address on `interface`'s link is: the neighbours, and ourselves.
+
+    Our own node is a backend like any other (its packets go up our own
+    stack): without our addresses here the announcing node could never
+    deliver to itself, and a Local Service whose endpoints all run on it
+    would fail open to nodes that have none.
+    """
+    macs = neighbours(interface, namespace=namespace)
+    macs.update(dict.fromkeys(interface_addresses(interface, namespace=namespace), mac.lower()))
+    return macs
+
+
 def _outside(allowed: frozenset[str]) -> Callable[[str], bool]:
     return lambda mac: mac not in allowed
 

@@ -24,7 +24,7 @@ from lbcommon.clock import Clock, RealClock, Wakeup
 from lbcommon.model import NodeInfo, ServiceSpec
 from lbcommon.pools import Pool
 from nodeproxy.config import DataplaneConfig, all_ips, build_config, health_targets
-from nodeproxy.dataplane import Dataplane, DataplaneError, neighbours
+from nodeproxy.dataplane import Dataplane, DataplaneError, link_layer_addresses
 from nodeproxy.health import HealthChecker, HealthSettings
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ class Engine:
         """Recompute and apply now (on the caller's thread)."""
         with self._lock:
             services, nodes, owned = self._services, self._nodes, self._owned
-        macs = neighbours(self.dataplane.settings.interface, namespace=self._ns)
+        settings = self.dataplane.settings
+        macs = link_layer_addresses(settings.interface, settings.mac, namespace=self._ns)
         config = build_config(
             services=services,
             nodes=nodes,

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from lbcommon.model import NodeInfo, ServiceSpec, SessionAffinity
+from lbcommon.model import KUBE_PROXY_HEALTH_PORT, NodeInfo, ServiceSpec, SessionAffinity
 from nodeproxy.engine import Engine
 from tests.integration.nodeproxy.conftest import (
     NODES,
@@ -24,7 +24,7 @@ from tests.integration.nodeproxy.conftest import (
     EngineFactory,
     Lab,
 )
-from tests.netns.servers import TcpSession, tcp_ask, udp_ask
+from tests.netns.servers import NodeServer, TcpSession, tcp_ask, udp_ask
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -220,3 +220,26 @@ def test_a_service_outside_the_pools_is_not_served(lab: Lab, engine_factory: Eng
     engine.sync()
     assert engine.config.listeners == ()
     assert tcp_ask(lab.client.ns, lab.lb_ip, TCP_PORT, timeout=1.0) is None
+
+
+def test_the_announcing_node_delivers_to_itself(lab: Lab, engine_factory: EngineFactory) -> None:
+    """The node holding the LB IP is a backend too: when it is the only healthy one
+    (a Local Service whose endpoints all run there), packets go up its own stack.
+
+    Before issue 11's fix its own address had no MAC in the table (it is never
+    its own neighbour), so it was left out and traffic failed open to the
+    unhealthy nodes.
+    """
+    own = NodeServer(
+        "proxy", lab.proxy.ns, tcp_ports=(TCP_PORT,), health_port=KUBE_PROXY_HEALTH_PORT
+    )
+    try:
+        engine = engine_factory()
+        nodes = [*lab.node_infos(), NodeInfo(name="proxy", internal_ip=str(lab.proxy.ip))]
+        serve(engine, lab, lab.service(), nodes=nodes, expect={*NODES, "proxy"})
+        for name in NODES:
+            lab.servers[name].healthy = False
+        wait_for("only the proxy's own node left", lambda: backends_of(engine) == {"proxy"})
+        assert ask_many(lab) == Counter({"proxy": 30})
+    finally:
+        own.close()
