@@ -58,11 +58,19 @@ resource "google_container_cluster" "conformance" {
     service_account = google_service_account.nodes.email
     oauth_scopes    = ["https://www.googleapis.com/auth/cloud-platform"]
     shielded_instance_config {
-      enable_secure_boot = true
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
     }
     workload_metadata_config {
       mode = "GKE_METADATA"
     }
+  }
+
+  # After the default pool is removed GKE reports the remaining pool's
+  # config here; without this every later apply (each e2e-gke job applies
+  # again to admit its runner) would plan to replace the cluster.
+  lifecycle {
+    ignore_changes = [node_config, initial_node_count]
   }
 
   depends_on = [google_project_service.apis]

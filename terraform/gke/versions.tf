@@ -2,7 +2,7 @@
 # (e2e-gke workflow): its own VPC, a minimal node identity, and what a gce
 # provider run needs (a static address, an image repository, lbctl's Google
 # service account with a custom role, bound through workload identity).
-# README.md has the prerequisites and the commands.
+# terraform/README.md has the prerequisites and the commands.
 terraform {
   required_version = ">= 1.6"
   required_providers {

@@ -175,12 +175,15 @@ def test_providers_are_pinned() -> None:
 # -- terraform/github-oidc -----------------------------------------------------
 
 
-def test_github_oidc_trusts_one_repository_only(oidc: Module) -> None:
+def test_github_oidc_trusts_one_branch_of_one_repository_only(oidc: Module) -> None:
     provider = oidc.resource("google_iam_workload_identity_pool_provider", "github")
-    assert provider["attribute_condition"] == 'assertion.repository == "${var.github_repository}"'
+    repo = "${var.github_owner}/${var.github_repo}"
+    assert provider["attribute_condition"] == (
+        f"assertion.sub == 'repo:{repo}:ref:refs/heads/${{var.github_branch}}'"
+    )
     assert one(provider["oidc"])["issuer_uri"] == "https://token.actions.githubusercontent.com"
     binding = oidc.resource("google_service_account_iam_member", "deployer_from_github")
-    assert binding["member"].endswith("/attribute.repository/${var.github_repository}")
+    assert binding["member"].endswith(f"/attribute.repository/{repo}")
     assert set(oidc.outputs) >= {"workload_identity_provider", "service_account", "state_bucket"}
 
 
