@@ -11,9 +11,11 @@ Guarantees:
 - with `detached=True` (the CLI) the cluster outlives the Python process;
   otherwise its daemons die with it, and the next `up` cleans the rest.
 
-Address plan (DESIGN.md): bridge lbk0 198.18.0.1/24 (the apiserver listens
-there), nodes 198.18.0.10+, Services 198.18.16.0/20 (DNS at .10), pods
-198.19.0.0/16 with one /24 per node routed via the node's IP.
+Address plan (DESIGN.md, changed in docs/local-cluster.md): bridge lbk0
+198.18.0.1/24 (the apiserver listens there), nodes 198.18.0.10+, Services
+198.18.16.0/20 (DNS at .10), pods 198.19.0.0/18 with one /24 per node routed
+via the node's IP, and the outside world (the client network) 198.19.100.0/24
+behind a router namespace at 198.18.0.2 (see outside.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Self
 
 from kubernetes import client, config
 
-from localcluster import addons, cgroups, incluster, netns, teardown
+from localcluster import addons, cgroups, incluster, netns, outside, teardown
 from localcluster.build import ensure_cluster_binaries
 from localcluster.controlplane import ControlPlane, ControlPlaneSettings
 from localcluster.imagebuild import ImageBuilder, agnhost_recipe, project_recipes
@@ -42,7 +44,7 @@ from localcluster.versions import KUBERNETES_VERSION
 log = logging.getLogger(__name__)
 
 SERVICE_CIDR = "198.18.16.0/20"
-CLUSTER_CIDR = "198.19.0.0/16"
+CLUSTER_CIDR = "198.19.0.0/18"
 CLUSTER_DNS = "198.18.16.10"
 DNS_PROBE_NAME = "kubernetes.default.svc.cluster.local"
 BUSYBOX = "/bin/busybox"
@@ -174,6 +176,7 @@ class LocalCluster:
         )
         self._record.save(self.directory)
         netns.ensure_bridge()
+        outside.create()
 
         self.say("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler")
         self.control_plane = ControlPlane(
@@ -206,6 +209,7 @@ class LocalCluster:
         for node in self.nodes:
             self._record.cgroups_created += node.prepare()
             self._record.save(self.directory)
+            outside.route_from_node(node.spec.name)
             node.start_containerd()
         run_all([c for node in self.nodes for c in node.import_images_command(tarballs)])
         for node in self.nodes:
@@ -276,10 +280,9 @@ class LocalCluster:
             if len(cidrs) == len(wanted):
                 break
             tick()
-        netns.install_pod_routes(
-            {wanted[name]: cidr for name, cidr in cidrs.items()},
-            {s.address: s.name for s in self.specs},
-        )
+        by_address = {wanted[name]: cidr for name, cidr in cidrs.items()}
+        netns.install_pod_routes(by_address, {s.address: s.name for s in self.specs})
+        outside.route_pods(by_address)
         assert self._record is not None
         for record in self._record.nodes:
             record.pod_cidr = cidrs[record.name]

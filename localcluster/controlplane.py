@@ -50,7 +50,7 @@ class ControlPlaneSettings:
     """What a control plane serves; the defaults follow docs/DESIGN address plan."""
 
     service_cidr: str = "198.18.16.0/20"
-    cluster_cidr: str = "198.19.0.0/16"
+    cluster_cidr: str = "198.19.0.0/18"
     node_cidr_mask: int = 24
     node_port_range: str = "30000-32767"
     #: address to listen on; None picks a free 127.x.y.z

@@ -2,10 +2,10 @@
 
 Brings up the local multi-node cluster with lbctl (local provider) and
 nodeproxy running in it from their images (deploy/overlays/local), deploys a
-sample Deployment behind a LoadBalancer Service, and sends HTTP requests from
-this machine's root namespace (the "outside world") to the Service's ingress
-IP. Everything it started is stopped again
-unless `--keep` is given.
+sample Deployment behind a LoadBalancer Service, and sends HTTP requests to
+the Service's ingress IP from the outside world: the client network one
+routed hop away from the nodes (outside.py). Everything it started is
+stopped again unless `--keep` is given.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections import Counter
 
 from kubernetes import client
 
-from localcluster import incluster
+from localcluster import incluster, outside
 from localcluster.cluster import LocalCluster
 from localcluster.netns import LB_POOL
 from localcluster.versions import AGNHOST_IMAGE
@@ -53,9 +53,11 @@ def run_demo(*, keep: bool = False) -> int:
         try:
             ip = _deploy(api)
             _say(f"{NAMESPACE}/{NAME} got ingress {ip}")
-            answers = _requests(ip)
+            with outside.entered():
+                answers = _requests(ip)
             _say(
-                f"{REQUESTS} requests to http://{ip}/hostname, answered by: "
+                f"{REQUESTS} requests from {outside.CLIENT_ADDRESS} (the client network, "
+                f"one routed hop away) to http://{ip}/hostname, answered by: "
                 + ", ".join(f"{pod} x{count}" for pod, count in sorted(answers.items()))
             )
             _say(f"done in {time.monotonic() - started:.0f}s")

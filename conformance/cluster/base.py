@@ -34,8 +34,8 @@ class ClusterHandle:
     name: str
     kubeconfig: Path
     guard: DestinationGuard
-    #: the runner sits on the nodes' own network (node IPs are reachable from
-    #: this process); None: not known, the suite probes the kubelet port once
+    #: node IPs are reachable from this process (on the nodes' network or
+    #: routed to it); None: not known, the suite probes the kubelet port once
     runner_on_node_network: bool | None
     #: the cluster's LoadBalancer provider is lbctl (events and finalizers
     #: can be checked by name)

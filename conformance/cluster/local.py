@@ -1,7 +1,10 @@
 """`--conformance-cluster=local`: our own multi-node cluster from `localcluster`.
 
-The runner sits in the root network namespace on the node bridge `lbk0`, so
-node and load-balancer addresses are reachable directly; the guard keeps
+The runner's probes come from the outside world: while the suite holds the
+cluster, the pytest thread runs in the local cluster's client network
+(`localcluster.outside`, 198.19.100.10), one routed hop away from the nodes,
+so node and load-balancer addresses are reachable the way a real client
+reaches them (and kube-proxy sees an external source); the guard keeps
 every runner probe inside 198.18.0.0/15. The LoadBalancer provider is lbctl
 (local provider, pool 198.18.0.200-250) with one nodeproxy per node, both
 running in the cluster from their images as the cluster deploys them
@@ -176,16 +179,24 @@ def local_cluster(settings: SuiteSettings) -> Iterator[ClusterHandle]:
         raise ClusterStartError(
             f"the local cluster needs the lbctl-localcluster distribution: {err}"
         ) from None
+    from localcluster import outside
+
     with _locked():
         share = _attach()
     try:
-        yield ClusterHandle(
-            name="local",
-            kubeconfig=Path(share.kubeconfig),
-            guard=DestinationGuard.local(),
-            runner_on_node_network=True,
-            lb_provider_is_lbctl=True,
-        )
+        if not outside.exists():
+            raise ClusterStartError(
+                f"the local cluster has no client network ({outside.CLIENT_NETNS}): "
+                "it was started by an older localcluster; run `localcluster down` first"
+            )
+        with outside.entered():
+            yield ClusterHandle(
+                name="local",
+                kubeconfig=Path(share.kubeconfig),
+                guard=DestinationGuard.local(),
+                runner_on_node_network=True,
+                lb_provider_is_lbctl=True,
+            )
     finally:
         with _locked():
             _detach()

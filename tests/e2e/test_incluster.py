@@ -10,6 +10,7 @@ the root namespace (the "outside world" on the node bridge).
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import time
 import urllib.request
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from kubernetes import client
 
-from localcluster import incluster
+from localcluster import incluster, outside
 from localcluster.cluster import LocalCluster
 from localcluster.versions import AGNHOST_IMAGE
 from tests.kubehelpers import create_namespace, wait_for
@@ -338,3 +339,41 @@ def agnhost_pod(app: App) -> str:
         timeout=60,
     )
     return name
+
+
+def test_clients_from_the_outside_network_cross_a_routed_hop(
+    app: App, local_cluster: LocalCluster
+) -> None:
+    """The outside world is really outside (issue 11): the client network shares no
+    /16 with the nodes, nodes reach it only through the router, and a request from
+    it reaches a pod with the client's own address."""
+    client_net = ipaddress.ip_network(outside.NETWORK)
+    for node in local_cluster.nodes:
+        node_16 = ipaddress.ip_network(f"{node.spec.address}/16", strict=False)
+        assert not client_net.overlaps(node_16), f"{client_net} shares a /16 with {node.spec.name}"
+        route = node.exec(["ip", "-4", "route", "get", outside.CLIENT_ADDRESS]).stdout
+        assert f"via {outside.ROUTER_ON_BRIDGE}" in route, f"{node.spec.name}: {route}"
+    app.core.create_namespaced_service(
+        app.namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="outside"),
+            spec=client.V1ServiceSpec(
+                type="LoadBalancer",
+                external_traffic_policy="Local",  # no SNAT on the way: the pod sees the client
+                selector=APP,
+                ports=[client.V1ServicePort(port=80, target_port=8080)],
+            ),
+        ),
+    )
+    ip = app.ingress("outside", timeout=60)
+    with outside.entered():
+        seen = wait_for("an answer from the client network", lambda: clientip(ip), timeout=30)
+    assert seen.rsplit(":", 1)[0] == outside.CLIENT_ADDRESS
+
+
+def clientip(ip: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://{ip}/clientip", timeout=1.0) as response:
+            return str(response.read().decode().strip())
+    except OSError:
+        return None
