@@ -1,0 +1,1 @@
+"""MetalLB on the local cluster, as host processes, for bench/compare_metallb.py."""
