@@ -24,6 +24,7 @@ ENV_REPORT_DIR = "LBCTL_CONFORMANCE_REPORT_DIR"
 ENV_LB_TIMEOUT = "LBCTL_CONFORMANCE_LB_TIMEOUT"
 ENV_LB_CLASS = "LBCTL_CONFORMANCE_LB_CLASS"
 ENV_ALLOW = "LBCTL_CONFORMANCE_ALLOW"
+ENV_LB_IP = "LBCTL_CONFORMANCE_LB_IP"
 ENV_REACHES_NODES = "LBCTL_CONFORMANCE_RUNNER_REACHES_NODES"
 ENV_KUBECONFIG = "KUBECONFIG"
 
@@ -60,6 +61,9 @@ class SuiteSettings:
     lb_class: str | None
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     runner_reaches_nodes: Reachability = Reachability.AUTO
+    #: an address the provider may use for spec.loadBalancerIP (LB-2), e.g. a
+    #: reserved static address on a cloud; the local cluster finds its own
+    lb_ip: str | None = None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -97,6 +101,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help=f"spec.loadBalancerClass for the suite's load balancers; naming one says its "
         f"controller runs, so a missing ingress fails (env {ENV_LB_CLASS})",
+    )
+    group.addoption(
+        "--conformance-lb-ip",
+        default=None,
+        help="an address the provider may use as spec.loadBalancerIP, for LB-2 on a "
+        "cluster the suite does not run (a reserved static address on a cloud; "
+        f"env {ENV_LB_IP}); it is admitted to the runner's guard",
     )
     group.addoption(
         "--conformance-allow",
@@ -183,7 +194,19 @@ def settings_from(options: Mapping[str, Any], env: Mapping[str, str]) -> SuiteSe
         lb_class=options.get("conformance_lb_class") or env.get(ENV_LB_CLASS) or None,
         allow=_networks(options.get("conformance_allow") or env.get(ENV_ALLOW) or ""),
         runner_reaches_nodes=_reachability(reaches or Reachability.AUTO.value),
+        lb_ip=_address(
+            "--conformance-lb-ip", options.get("conformance_lb_ip") or env.get(ENV_LB_IP)
+        ),
     )
+
+
+def _address(flag: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise pytest.UsageError(f"{flag}: {value!r} is not an IP address") from None
 
 
 _DESTS = (
@@ -194,6 +217,7 @@ _DESTS = (
     "conformance_lb_class",
     "conformance_allow",
     "conformance_runner_reaches_nodes",
+    "conformance_lb_ip",
 )
 
 

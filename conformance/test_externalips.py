@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from kubernetes.client.rest import ApiException
 
@@ -18,6 +20,16 @@ PORT = 18080
 #: TEST-NET-1 (RFC 5737), which no network routes
 UNOWNED_LOCAL = "198.18.0.99"
 UNOWNED_ELSEWHERE = "192.0.2.99"
+BENCHMARKING = ipaddress.ip_network("198.18.0.0/15")
+
+
+def _benchmarking(cluster: ClusterHandle, topology: Topology) -> bool:
+    """Whether the nodes live in 198.18.0.0/15 (our local cluster, whichever way the
+    suite reached it): there the unowned address must come from that range too,
+    since nothing else may be a destination (and the nodes have no route to
+    TEST-NET-1 for kube-proxy's output rules to catch)."""
+    ips = [ipaddress.ip_address(n.internal_ip) for n in topology.nodes if n.internal_ip]
+    return cluster.guard.frozen or (bool(ips) and all(ip in BENCHMARKING for ip in ips))
 
 
 @pytest.mark.conformance("EIP-1")
@@ -32,7 +44,7 @@ def test_external_ips(
     """
     first, second = topology.need_workers(2)[:2]
     assert first.internal_ip and second.internal_ip
-    unowned = UNOWNED_LOCAL if cluster.guard.frozen else UNOWNED_ELSEWHERE
+    unowned = UNOWNED_LOCAL if _benchmarking(cluster, topology) else UNOWNED_ELSEWHERE
     [pod] = backends.deployment(ns, "eip", 1)
     body = m.service(
         "eip",

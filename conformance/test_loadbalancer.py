@@ -14,6 +14,7 @@ from conformance.kube import Kube, Namespace, NodeInfo, PodInfo
 from conformance.loadbalancers import LBCTL_FINALIZER, LoadBalancers
 from conformance.outside import Outside, UdpFlow, source_address_to
 from conformance.probes import ip_of, reach_all, spread
+from conformance.settings import SuiteSettings
 from conformance.topology import Topology
 from conformance.waiting import WaitTimeoutError, wait_until
 from conformance.walk import EXCLUDE_LABEL, load_balancer_nodes, walk
@@ -75,14 +76,26 @@ def _free_pool_ip(kube: Kube) -> str:
 
 @pytest.mark.conformance("LB-2")
 def test_load_balancer_ip(
-    ns: Namespace, lbs: LoadBalancers, outside: Outside, cluster: ClusterHandle
+    ns: Namespace,
+    lbs: LoadBalancers,
+    outside: Outside,
+    cluster: ClusterHandle,
+    suite_settings: SuiteSettings,
 ) -> None:
-    """A requested free pool address becomes the ingress; an unusable one is a Warning
-    event on that Service and nothing else breaks."""
-    if not cluster.lb_provider_is_lbctl:
-        pytest.skip("needs an address the provider can use: checked with lbctl's local pool")
+    """A requested usable address (a free pool address, or --conformance-lb-ip) becomes
+    the ingress; an unusable one is a Warning event on that Service and nothing else
+    breaks."""
+    if suite_settings.lb_ip:
+        wanted = suite_settings.lb_ip
+        outside.guard.admit(wanted)
+    elif cluster.lb_provider_is_lbctl:
+        wanted = _free_pool_ip(ns.kube)
+    else:
+        pytest.skip(
+            "needs an address the provider may use: name one with --conformance-lb-ip "
+            "(on the local cluster the suite takes a free one from lbctl's pool)"
+        )
     pods = backends.deployment(ns, APP, 1)
-    wanted = _free_pool_ip(ns.kube)
     lbs.create(lb_service("fixed", loadBalancerIP=wanted))
     assert lbs.ingress("fixed") == wanted
     serves(outside, wanted, 80, backends.names(pods))

@@ -116,3 +116,11 @@ def test_bad_runner_reaches_nodes_names_the_flag() -> None:
 )
 def test_named_report_dir(options: dict[str, str], env: dict[str, str], named: Path | None) -> None:
     assert named_report_dir(options, env) == named
+
+
+def test_lb_ip_from_flag_or_env_and_a_bad_one_names_the_flag() -> None:
+    assert settings_from({}, {}).lb_ip is None
+    assert settings_from({"conformance_lb_ip": " 198.18.0.240 "}, {}).lb_ip == "198.18.0.240"
+    assert settings_from({}, {"LBCTL_CONFORMANCE_LB_IP": "203.0.113.9"}).lb_ip == "203.0.113.9"
+    with pytest.raises(pytest.UsageError, match="--conformance-lb-ip"):
+        settings_from({"conformance_lb_ip": "static"}, {})
