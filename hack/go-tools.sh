@@ -67,7 +67,9 @@ build_tofu() {
   (
     cd "$tmp/src"
     go get "github.com/opentofu/opentofu/cmd/tofu@$TOFU_VERSION"
-    go build -trimpath -o "$tmp/bin/tofu" github.com/opentofu/opentofu/cmd/tofu
+    # dev=no: a release's version string (v1.12.6, not v1.12.6-dev)
+    go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" \
+      -o "$tmp/bin/tofu" github.com/opentofu/opentofu/cmd/tofu
   )
   rm -rf "$tmp/src"
   mv "$tmp" "$dest"
