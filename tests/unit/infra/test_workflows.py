@@ -106,6 +106,7 @@ def test_e2e_gke_is_manual_keyless_and_destroys_always() -> None:
     assert '--conformance-lb-class "$LB_CLASS"' in lbctl_runs
     assert jobs["lbctl"]["env"]["LB_CLASS"] == GCE_CLASS
     assert "docker push" in lbctl_runs and "kubectl apply -k ." in lbctl_runs
+    assert '--conformance-lb-ip "$TF_OUT_STATIC_IP"' in lbctl_runs
     gke_runs = "\n".join(s.get("run", "") for s in jobs["gke"]["steps"])
     assert "--conformance-lb-class" not in gke_runs, "the comparison run uses GKE's controller"
 
