@@ -9,7 +9,7 @@
 #               its pins (boto3 1.35, packaging 23 among them) conflict with the
 #               project's, so it cannot live in .venv
 #
-#   hack/go-tools.sh            build what is missing (hack/install.sh runs this)
+#   hack/go-tools.sh [NAME...]  build what is missing (hack/install.sh runs this)
 #   hack/go-tools.sh path NAME  print the binary's path (exit 1 if not built)
 #
 # `go install` refuses OpenTofu's module (its go.mod has a replace directive),
@@ -103,7 +103,9 @@ fi
 
 command -v go >/dev/null || { echo "go-tools: Go is required" >&2; exit 1; }
 mkdir -p "$TOOLS_DIR"
-for tool in actionlint tofu checkov; do
+tools=("$@")
+[[ ${#tools[@]} -gt 0 ]] || tools=(actionlint tofu checkov)
+for tool in "${tools[@]}"; do
   if ! built "$tool"; then
     echo "go-tools: building $tool"
     start=$SECONDS

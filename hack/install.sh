@@ -34,10 +34,14 @@ fi
 
 # The checks' own tools (actionlint, OpenTofu, checkov), cached by version;
 # actionlint runs Debian's shellcheck (above) on the workflows' scripts.
-hack/go-tools.sh
+# checkov's venv is mostly downloads: fetch it while the Go builds use the CPUs.
+hack/go-tools.sh checkov &
+checkov=$!
+hack/go-tools.sh actionlint tofu
 
 # Build (or find cached) the upstream binaries the tests and demo use (and kubectl).
 .venv/bin/python -m localcluster.build all
 # Build (or find cached) the images the local cluster imports: lbctl and
 # nodeproxy from the root Dockerfile, upstream's agnhost rebuilt on Debian.
 .venv/bin/python -m localcluster.imagebuild lbctl nodeproxy agnhost
+wait "$checkov"
