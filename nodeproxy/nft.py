@@ -50,8 +50,9 @@ INGRESS_PRIORITY = -500
 
 @dataclass(frozen=True)
 class RenderSettings:
+    #: where listener packets arrive (the ingress hook's device)
     interface: str
-    #: our MAC on `interface`: the source of forwarded frames
+    #: our MAC on the egress interface: the source of forwarded frames
     mac: str
     table: str = TABLE
     tcp_idle_timeout: int = 3600
@@ -59,6 +60,13 @@ class RenderSettings:
     closing_timeout: int = 10
     #: open flows per listener; more new flows are dropped
     max_flows: int = 65536
+    #: where forwarded frames leave, when not back out of `interface` (a
+    #: router-shaped data plane: the GCE fake's network, tests/fakes/gce)
+    egress: str | None = None
+
+    @property
+    def out_interface(self) -> str:
+        return self.egress or self.interface
 
 
 @dataclass(frozen=True)
@@ -258,7 +266,8 @@ def render(config: DataplaneConfig, settings: RenderSettings) -> Ruleset:
             "out",
             (
                 f"ether daddr {settings.mac} meta mark set 0 accept",
-                f'meta mark set 0 ether saddr set {settings.mac} fwd to "{settings.interface}"',
+                f"meta mark set 0 ether saddr set {settings.mac} "
+                f'fwd to "{settings.out_interface}"',
             ),
         )
     ]

@@ -1,0 +1,189 @@
+"""Real traffic through load balancers the gce provider builds (issue 13, first step).
+
+The provider builds the load balancer in the GCE fake through the real
+google-cloud-compute client, exactly as in the other tests here; the fake's
+data plane (tests/fakes/gce/network.py) then makes a router namespace forward
+as GCE's target-pool network load balancer does, and packets from a client
+namespace on the outside reach instance namespaces that stand for nodes
+(each accepts the forwarding-rule IPs locally, as kube-proxy does for an
+ingress with ipMode VIP, and runs a server that says who answered and whom
+it saw). So a wrong port, firewall, health check or pool membership in what
+the provider builds shows up as lost or misdirected traffic.
+
+    client 198.18.X.10 --veth-- router (eth1 198.18.X.1, eth0 198.19.X.2)
+        --bridge-- nodes 198.19.X.30+
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+import pytest
+
+from lbcommon.model import KUBE_PROXY_HEALTH_PORT, SessionAffinity
+from lbctl.providers.gce import GceProvider
+from tests.fakes.gce import GCEFake
+from tests.fakes.gce.network import GceNetwork
+from tests.integration.providers.gce.conftest import ProviderFactory
+from tests.integration.providers.gce.helpers import (
+    REGION,
+    TAG,
+    Node,
+    service_lb,
+)
+from tests.netns import Host, Topology, leftover_namespaces, sh
+from tests.netns.servers import NodeServer, tcp_ask
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+#: what the `fake` fixture hands out forwarding-rule IPs from (198.18.1.0 -
+#: 198.18.3.255): the nodes accept all of it locally
+FR_CIDR = "198.18.0.0/22"
+NODES = ("node-0", "node-1", "node-2")
+ZONE = f"{REGION}-a"
+
+
+@dataclass
+class World:
+    topo: Topology
+    client_ns: str
+    client_ip: IPv4Address
+    router: Host
+    nodes: dict[str, Host]
+    servers: dict[str, NodeServer]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    topo = Topology()
+    outside = f"198.18.{topo.subnet.network_address.packed[2]}"
+    servers: dict[str, NodeServer] = {}
+    with topo:
+        try:
+            router = topo.add_host("router", 2)
+            client_ns = f"{topo.prefix}-client"
+            topo._namespace(client_ns)  # the topology cleans it up
+            sh("ip", "-n", router.ns, "link", "add", "eth1", "type", "veth", "peer", "name",
+               "eth0", "netns", client_ns)  # fmt: skip
+            for ns, dev, address in ((router.ns, "eth1", 1), (client_ns, "eth0", 10)):
+                sh("ip", "-n", ns, "addr", "add", f"{outside}.{address}/24", "dev", dev)
+                sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", client_ns, "route", "add", "198.18.0.0/15", "via", f"{outside}.1")
+            sh("ip", "netns", "exec", router.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            nodes = {}
+            for index, name in enumerate(NODES):
+                host = topo.add_host(name, 30 + index)
+                sh("ip", "-n", host.ns, "route", "add", f"{outside}.0/24", "via", str(router.ip))
+                # kube-proxy with ipMode VIP: the forwarding-rule IPs are accepted locally
+                rules = (
+                    "table ip fake_kube_proxy {\n  chain pre { type nat hook prerouting "
+                    "priority dstnat; policy accept;\n"
+                    f"    ip daddr {FR_CIDR} redirect\n  }}\n}}\n"
+                )
+                host.run("nft", "-f", "-", stdin=rules)
+                servers[name] = NodeServer(
+                    name, host.ns, tcp_ports=(80,), health_port=KUBE_PROXY_HEALTH_PORT
+                )
+                nodes[name] = host
+            yield World(topo, client_ns, IPv4Address(f"{outside}.10"), router, nodes, servers)
+        finally:
+            for server in servers.values():
+                server.close()
+    assert not leftover_namespaces(topo.prefix)
+
+
+@pytest.fixture
+def gce(world: World, fake: GCEFake) -> Iterator[tuple[GCEFake, list[Node]]]:
+    """The conftest's fake, with the world's nodes as instances and its data plane."""
+    nodes = []
+    for name, host in world.nodes.items():
+        fake.seed_instance(name, zone=ZONE, ip=str(host.ip), tags=[TAG])
+        nodes.append(Node(name, ZONE, str(host.ip)))
+    network = GceNetwork(fake, namespace=world.router.ns, ingress="eth1", egress="eth0")
+    network.start()
+    try:
+        yield fake, nodes
+    finally:
+        network.stop()
+        for server in world.servers.values():
+            server.healthy = True
+
+
+@pytest.fixture
+def built(make_provider: ProviderFactory) -> GceProvider:
+    return make_provider()
+
+
+def ask(world: World, ip: str, *, timeout: float = 1.0) -> tuple[str, str] | None:
+    """(node that answered, client address it saw) for one connection, or None."""
+    answer = tcp_ask(world.client_ns, IPv4Address(ip), 80, timeout=timeout)
+    if not answer:
+        return None
+    node, seen = answer.split()[:2]
+    return node, seen.rsplit(":", 1)[0]
+
+
+def until(what: str, probe: object, timeout: float = 15.0) -> None:
+    assert callable(probe)
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def spread(world: World, ip: str, count: int = 30) -> Counter[str | None]:
+    return Counter((got[0] if got else None) for got in (ask(world, ip) for _ in range(count)))
+
+
+def test_traffic_reaches_every_instance_unchanged(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    _, nodes = gce
+    [ingress] = built.ensure(service_lb(nodes))
+    until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
+    got = ask(world, ingress.ip)
+    assert got is not None and got[1] == str(world.client_ip), "the client address was not kept"
+
+
+def test_an_instance_failing_the_pool_health_check_gets_no_new_connections(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    _, nodes = gce
+    [ingress] = built.ensure(service_lb(nodes))
+    until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
+    world.servers["node-0"].healthy = False
+    until("node-0 out", lambda: "node-0" not in spread(world, ingress.ip), timeout=10)
+    assert None not in spread(world, ingress.ip), "requests were lost meanwhile"
+
+
+def test_firewall_source_ranges_decide_who_connects(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    """The provider's firewall admits the listed range only; a firewall that admits the
+    wrong sources (a provider bug, flipped here in the fake) cuts the client off."""
+    fake, nodes = gce
+    [ingress] = built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",)))
+    until("the listed client connects", lambda: ask(world, ingress.ip) is not None)
+    with fake.store.lock:
+        for (_, name), body in fake.store.tables["firewalls"].items():
+            if name.startswith("k8s-fw-"):
+                body["sourceRanges"] = ["198.18.0.250/32"]
+    until("the client cut off", lambda: ask(world, ingress.ip, timeout=0.5) is None, timeout=5)
+
+
+def test_client_ip_affinity_keeps_a_client_on_one_instance(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    _, nodes = gce
+    [ingress] = built.ensure(service_lb(nodes, affinity=SessionAffinity.CLIENT_IP))
+    until("an answer", lambda: ask(world, ingress.ip) is not None)
+    seen = spread(world, ingress.ip)
+    assert len(seen) == 1 and None not in seen, seen
