@@ -61,5 +61,17 @@ fi
 step "e2e tests on the local cluster"
 .venv/bin/pytest -p no:xdist tests/e2e "$@"
 
-step "conformance suite on the local cluster (lbctl + nodeproxy)"
+step "the local cluster for the suite"
+.venv/bin/localcluster up
+trap '.venv/bin/localcluster down' EXIT
+
+step "conformance suite on the local cluster (lbctl + nodeproxy), probes from the client network"
 .venv/bin/pytest -p no:xdist conformance --ignore=conformance/tests --conformance-cluster=local "$@"
+
+step "conformance: the same cluster as a foreign one, its runner without a route to the nodes"
+# As on private GKE nodes: NodePort and externalIP probes go through
+# host-network pods, and lbctl is named only by its class.
+.venv/bin/pytest -p no:xdist conformance/test_nodeport.py conformance/test_externalips.py \
+  --conformance-kubeconfig "$(.venv/bin/localcluster status --kubeconfig)" \
+  --conformance-lb-class lbctl.io/lbctl --conformance-runner-reaches-nodes=no \
+  --conformance-report-dir reports/foreign "$@"

@@ -29,10 +29,10 @@ def _cmd_down(_: argparse.Namespace) -> int:
     return commands.down()
 
 
-def _cmd_status(_: argparse.Namespace) -> int:
+def _cmd_status(args: argparse.Namespace) -> int:
     from localcluster import commands
 
-    return commands.status()
+    return commands.kubeconfig() if args.kubeconfig else commands.status()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -68,9 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("down", help="stop the cluster and remove everything it made").set_defaults(
         func=_cmd_down
     )
-    actions.add_parser("status", help="show the cluster's nodes and processes").set_defaults(
-        func=_cmd_status
+    status = actions.add_parser("status", help="show the cluster's nodes and processes")
+    status.add_argument(
+        "--kubeconfig",
+        action="store_true",
+        help="print only the admin kubeconfig's path (exit 1 if no cluster is ready)",
     )
+    status.set_defaults(func=_cmd_status)
     demo = actions.add_parser(
         "demo", help="start the cluster with lbctl and nodeproxy, a sample LoadBalancer, a request"
     )

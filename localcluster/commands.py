@@ -52,6 +52,16 @@ def down() -> int:
     return 0
 
 
+def kubeconfig() -> int:
+    """Print the ready cluster's admin kubeconfig path, for scripts; 1 if none."""
+    record = ClusterRecord.load(state_dir())
+    if record is None or not record.ready:
+        print("localcluster: no ready local cluster (localcluster up starts one)", file=sys.stderr)
+        return 1
+    print(record.kubeconfig)
+    return 0
+
+
 def status() -> int:
     """Print nodes (from the API) and daemons (from the record); 1 if not running."""
     record = ClusterRecord.load(state_dir())
