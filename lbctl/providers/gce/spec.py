@@ -193,9 +193,10 @@ def _instances(lb: LoadBalancer, region: str) -> tuple[tuple[Ref, ...], tuple[st
 def load_balancer_spec(lb: LoadBalancer, *, region: str, cluster_id: str) -> LbSpec:
     """Translate `lb`, or raise InvalidServiceError (MixedProtocolError for mixing)."""
     problems = _type_problems(lb)
-    # A target pool delivers to the ingress IP, not to node ports, so it could
-    # serve without them; until a test carries traffic through one (the GCE
-    # fake has no data plane yet) the provider refuses, as it always has.
+    # A target pool delivers to the forwarding rule's IP, not to node ports, so
+    # it could serve without them; the provider refuses, as CONFORMANCE.md's
+    # LB-12 expects of gce, until a conformance column with real traffic
+    # (issue 13) proves the other way on the fake's data plane.
     problems += node_port_problems(lb, by="the gce provider")
     protocol, mixed = _protocol(lb, problems)
     tier, tier_problem = network_tier(lb)
