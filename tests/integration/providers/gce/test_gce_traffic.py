@@ -16,6 +16,7 @@ the provider builds shows up as lost or misdirected traffic.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,7 +36,8 @@ from tests.integration.providers.gce.helpers import (
     Node,
     service_lb,
 )
-from tests.netns import Host, Topology, leftover_namespaces, sh
+from tests.netns import Host, Topology, leftover_namespaces
+from tests.netns.routed import Outside, add_outside
 from tests.netns.servers import NodeServer, tcp_ask
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -50,38 +52,36 @@ ZONE = f"{REGION}-a"
 @dataclass
 class World:
     topo: Topology
-    client_ns: str
-    client_ip: IPv4Address
-    router: Host
+    outside: Outside
     nodes: dict[str, Host]
     servers: dict[str, NodeServer]
+
+    @property
+    def client_ns(self) -> str:
+        return self.outside.client_ns
+
+    @property
+    def client_ip(self) -> IPv4Address:
+        return self.outside.client_ip
+
+    @property
+    def router(self) -> Host:
+        return self.outside.router
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    import os
-
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     topo = Topology()
-    outside = f"198.18.{topo.subnet.network_address.packed[2]}"
     servers: dict[str, NodeServer] = {}
     with topo:
         try:
-            router = topo.add_host("router", 2)
-            client_ns = f"{topo.prefix}-client"
-            topo._namespace(client_ns)  # the topology cleans it up
-            sh("ip", "-n", router.ns, "link", "add", "eth1", "type", "veth", "peer", "name",
-               "eth0", "netns", client_ns)  # fmt: skip
-            for ns, dev, address in ((router.ns, "eth1", 1), (client_ns, "eth0", 10)):
-                sh("ip", "-n", ns, "addr", "add", f"{outside}.{address}/24", "dev", dev)
-                sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", client_ns, "route", "add", "198.18.0.0/15", "via", f"{outside}.1")
-            sh("ip", "netns", "exec", router.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            outside = add_outside(topo)
             nodes = {}
             for index, name in enumerate(NODES):
                 host = topo.add_host(name, 30 + index)
-                sh("ip", "-n", host.ns, "route", "add", f"{outside}.0/24", "via", str(router.ip))
+                outside.route_back(host)
                 # kube-proxy with ipMode VIP: the forwarding-rule IPs are accepted locally
                 rules = (
                     "table ip fake_kube_proxy {\n  chain pre { type nat hook prerouting "
@@ -93,7 +93,7 @@ def world() -> Iterator[World]:
                     name, host.ns, tcp_ports=(80,), health_port=KUBE_PROXY_HEALTH_PORT
                 )
                 nodes[name] = host
-            yield World(topo, client_ns, IPv4Address(f"{outside}.10"), router, nodes, servers)
+            yield World(topo, outside, nodes, servers)
         finally:
             for server in servers.values():
                 server.close()
