@@ -17,14 +17,18 @@ the provider builds shows up as lost or misdirected traffic.
 from __future__ import annotations
 
 import os
+import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from typing import TypeVar
 
 import pytest
 
+from lbcommon.errors import LbctlError
 from lbcommon.model import KUBE_PROXY_HEALTH_PORT, SessionAffinity
 from lbctl.providers.gce import GceProvider
 from tests.fakes.gce import GCEFake
@@ -45,6 +49,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 #: what the `fake` fixture hands out forwarding-rule IPs from (198.18.1.0 -
 #: 198.18.3.255): the nodes accept all of it locally
 FR_CIDR = "198.18.0.0/22"
+T = TypeVar("T")
 NODES = ("node-0", "node-1", "node-2")
 ZONE = f"{REGION}-a"
 
@@ -187,3 +192,82 @@ def test_client_ip_affinity_keeps_a_client_on_one_instance(
     until("an answer", lambda: ask(world, ingress.ip) is not None)
     seen = spread(world, ingress.ip)
     assert len(seen) == 1 and None not in seen, seen
+
+
+class Stream:
+    """Requests through `ip` one after another on a thread, counted."""
+
+    def __init__(self, world: World, ip: str) -> None:
+        self.ok = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(world, ip))
+
+    def _run(self, world: World, ip: str) -> None:
+        while not self._stop.is_set():
+            if ask(world, ip, timeout=1.0):
+                self.ok += 1
+            else:
+                self.failed += 1
+
+    def __enter__(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failed / max(1, self.ok + self.failed)
+
+
+def test_a_node_leaving_and_another_joining_lose_under_one_percent(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    """A node gets the exclusion label (leaves the pool) and another joins, under a
+    steady stream of requests: under 1% of them fail."""
+    _, nodes = gce
+    [ingress] = built.ensure(service_lb(nodes[:2]))
+    until(
+        "node-0 and node-1 answering",
+        lambda: set(spread(world, ingress.ip)) == {"node-0", "node-1"},
+    )
+    with Stream(world, ingress.ip) as stream:
+        time.sleep(1)
+        assert built.update_backends([service_lb(nodes[1:])]) == {}
+        until(
+            "node-2 in, node-0 out",
+            lambda: set(spread(world, ingress.ip, 20)) == {"node-1", "node-2"},
+        )
+        time.sleep(1)
+    assert stream.ok >= 50, f"only {stream.ok} requests went through"
+    assert stream.failure_ratio < 0.01, f"{stream.failed} of {stream.ok + stream.failed} failed"
+
+
+def test_a_throttling_api_still_converges_and_keeps_serving(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    """30% of API calls get 429 rateLimitExceeded: the load balancer is still built
+    (retried as the controller's work queue does) and serves through a change."""
+    fake, nodes = gce
+    dice = random.Random(1)
+    fake.faults.fail_when(lambda _: dice.random() < 0.3, status=429, reason="rateLimitExceeded")
+    ingress = _converge(lambda: built.ensure(service_lb(nodes)))[0]
+    until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
+    with Stream(world, ingress.ip) as stream:
+        _converge(lambda: built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",))))
+        time.sleep(1)
+    assert stream.failure_ratio < 0.01, f"{stream.failed} of {stream.ok + stream.failed} failed"
+    assert built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",))) == (ingress,)
+
+
+def _converge(attempt: Callable[[], T], tries: int = 20) -> T:
+    """`attempt` until it succeeds, as the controller requeues a failed reconcile."""
+    for _ in range(tries - 1):
+        try:
+            return attempt()
+        except LbctlError:
+            continue
+    return attempt()
