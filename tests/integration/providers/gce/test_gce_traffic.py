@@ -38,8 +38,10 @@ from tests.integration.providers.gce.helpers import (
     REGION,
     TAG,
     Node,
+    lb_names,
     service_lb,
 )
+from tests.integration.providers.gce.test_gce_crash import SCENARIOS, Killed, KillSwitch, _clean_run
 from tests.netns import Host, Topology, leftover_namespaces
 from tests.netns.routed import Outside, add_outside
 from tests.netns.servers import NodeServer, tcp_ask
@@ -271,3 +273,22 @@ def _converge(attempt: Callable[[], T], tries: int = 20) -> T:
         except LbctlError:
             continue
     return attempt()
+
+
+CREATE_CALLS = _clean_run(SCENARIOS["create"])
+
+
+@pytest.mark.parametrize(
+    "after", range(len(CREATE_CALLS)), ids=[f"{i}-{m}" for i, m in enumerate(CREATE_CALLS)]
+)
+def test_killed_after_each_mutating_call_of_a_create_the_restart_serves_and_leaks_nothing(
+    world: World, gce: tuple[GCEFake, list[Node]], make_provider: ProviderFactory, after: int
+) -> None:
+    fake, nodes = gce
+    dying = make_provider()
+    KillSwitch(after=after).arm(dying.api.clients)
+    with pytest.raises(Killed):
+        dying.ensure(service_lb(nodes))
+    [ingress] = make_provider().ensure(service_lb(nodes))  # the restarted controller
+    until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
+    assert fake.names() == lb_names(), "something leaked or was doubled"
