@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +134,50 @@ class World:
 
 def provider_id(zone: str, instance: str) -> str:
     return f"aws:///{zone}/{instance}"
+
+
+def vpc_with_nodes(
+    ec2: Any, nodes: Sequence[tuple[str, str]], *, vpc_cidr: str, subnets: Sequence[str]
+) -> tuple[str, dict[str, str]]:
+    """A VPC whose instances carry given nodes' addresses, for data-plane tests.
+
+    One cluster-tagged subnet per zone (`subnets`, in ZONES order; the first
+    holds every node), the cluster's node security group, and an instance per
+    (name, IP) of `nodes`. Returns the VPC id and node name -> providerID.
+    """
+    tag = {"Key": f"kubernetes.io/cluster/{CLUSTER_ID}", "Value": "owned"}
+    vpc = str(ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"])
+    ids = {}
+    for zone, cidr in zip(ZONES, subnets, strict=True):
+        ids[zone] = ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=cidr,
+            AvailabilityZone=zone,
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": [tag]}],
+        )["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(
+        GroupName="nodes",
+        Description="cluster nodes",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [tag]}],
+    )["GroupId"]
+    provider_ids = {}
+    for name, address in nodes:
+        reply = ec2.run_instances(
+            ImageId="ami-12345678",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=ids[ZONES[0]],
+            PrivateIpAddress=address,
+            SecurityGroupIds=[group],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
+            ],
+        )
+        instance = reply["Instances"][0]
+        assert instance["PrivateIpAddress"] == address, "moto ignored PrivateIpAddress"
+        provider_ids[name] = provider_id(ZONES[0], instance["InstanceId"])
+    return vpc, provider_ids
 
 
 def everything(elbv2: Any, ec2: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from lbcommon.desired import desired_load_balancer
 from lbcommon.model import KUBE_PROXY_HEALTH_PORT, NodeInfo, SessionAffinity
 from lbctl.metrics import Metrics
 from lbctl.providers.aws import AwsProvider
-from tests.fakes.aws import CLUSTER_ID, ZONES, MotoServer, provider_id
+from tests.fakes.aws import CLUSTER_ID, ZONES, MotoServer, vpc_with_nodes
 from tests.fakes.aws_network import AwsNetwork
 from tests.integration.providers.aws.conftest import FAST_RETRY
 from tests.netns import Host, Topology, leftover_namespaces
@@ -38,7 +38,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 NODE_PORT = 30080
 UID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-CLUSTER_TAG = {"Key": f"kubernetes.io/cluster/{CLUSTER_ID}", "Value": "owned"}
 
 
 @dataclass
@@ -86,43 +85,17 @@ def cloud(world: World, moto: MotoServer, aws: tuple[Any, Any]) -> Iterator[Clou
     """A VPC whose instances have the world's node addresses, the provider, the data plane."""
     elbv2, ec2 = aws
     subnet = world.topo.subnet
-    vpc = ec2.create_vpc(CidrBlock="198.19.0.0/16")["Vpc"]["VpcId"]
-    subnets = {}
-    others = iter(f"198.19.{n}.0/24" for n in (1, 2, 3) if n != subnet.network_address.packed[2])
-    for zone in ZONES:
-        cidr = str(subnet) if zone == ZONES[0] else next(others)
-        subnets[zone] = ec2.create_subnet(
-            VpcId=vpc,
-            CidrBlock=cidr,
-            AvailabilityZone=zone,
-            TagSpecifications=[{"ResourceType": "subnet", "Tags": [CLUSTER_TAG]}],
-        )["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(
-        GroupName="nodes",
-        Description="cluster nodes",
-        VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": [CLUSTER_TAG]}],
-    )["GroupId"]
-    nodes = []
-    for host in world.hosts:
-        reply = ec2.run_instances(
-            ImageId="ami-12345678",
-            MinCount=1,
-            MaxCount=1,
-            SubnetId=subnets[ZONES[0]],
-            PrivateIpAddress=str(host.ip),
-            SecurityGroupIds=[group],
-        )
-        instance = reply["Instances"][0]
-        assert instance["PrivateIpAddress"] == str(host.ip)
-        nodes.append(
-            NodeInfo(
-                name=host.role,
-                internal_ip=str(host.ip),
-                zone=ZONES[0],
-                provider_id=provider_id(ZONES[0], instance["InstanceId"]),
-            )
-        )
+    others = [f"198.19.{n}.0/24" for n in (1, 2, 3) if n != subnet.network_address.packed[2]]
+    vpc, ids = vpc_with_nodes(
+        ec2,
+        [(host.role, str(host.ip)) for host in world.hosts],
+        vpc_cidr="198.19.0.0/16",
+        subnets=(str(subnet), *others[:2]),
+    )
+    nodes = [
+        NodeInfo(name=h.role, internal_ip=str(h.ip), zone=ZONES[0], provider_id=ids[h.role])
+        for h in world.hosts
+    ]
     provider = AwsProvider(
         elbv2=elbv2,
         ec2=ec2,
