@@ -280,6 +280,10 @@ class AwsNetwork:
             self._dns[dns_name] = address
         return self._dns[dns_name]
 
+    def dns_names(self) -> dict[str, IPv4Address]:
+        """Every NLB DNS name given an address so far (for hosts entries)."""
+        return dict(self._dns)
+
     def start(self) -> AwsNetwork:
         self.health.start()
         self._thread.start()
