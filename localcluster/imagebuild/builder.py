@@ -129,6 +129,12 @@ class Built:
     size: int
 
 
+#: how often `buildah bud` runs when the runtime, not the Dockerfile, failed
+BUD_ATTEMPTS = 3
+#: what such failures print (runc/crun's self-copy under load)
+TRANSIENT = ("sealing memfd",)
+
+
 class ImageBuilder:
     """Builds recipes with buildah, caching archives by input digest."""
 
@@ -158,6 +164,22 @@ class ImageBuilder:
 
     def _buildah(self, *args: str, logfile: Path | None = None) -> str:
         return self._run(self.buildah.argv(*args), logfile=logfile)
+
+    def _bud(self, recipe: Recipe, *, tag: str, no_cache: bool) -> None:
+        """`buildah bud`, again (up to BUD_ATTEMPTS) when a RUN step failed for a
+        reason of the runtime's, not of the step: under heavy load runc's copy of
+        itself can fail to seal its memfd (EBUSY). Finished steps come from the
+        layer cache, so a retry redoes only the step that failed."""
+        logfile = self.directory / "logs" / f"{recipe.name}.log"
+        args = bud_args(recipe, tag=tag, ca_bundle=self.ca_bundle, no_cache=no_cache)
+        for attempt in range(1, BUD_ATTEMPTS + 1):
+            try:
+                self._buildah(*args, logfile=logfile)
+                return
+            except ImageBuildError as err:
+                if attempt == BUD_ATTEMPTS or not any(m in str(err) for m in TRANSIENT):
+                    raise
+                _progress(f"{recipe.name}: the runtime failed a step ({TRANSIENT[0]}); again")
 
     def base_id(self) -> str | None:
         """The id of the committed base image if it exists and is current."""
@@ -237,10 +259,7 @@ class ImageBuilder:
                 return Built(recipe.name, recipe.reference, out, key, True, 0.0, _size_of(out))
             _progress(f"building image {recipe.reference} ({recipe.name}, {key[:16]})")
             tag = build_tag(recipe, key)
-            self._buildah(
-                *bud_args(recipe, tag=tag, ca_bundle=self.ca_bundle, no_cache=no_cache),
-                logfile=self.directory / "logs" / f"{recipe.name}.log",
-            )
+            self._bud(recipe, tag=tag, no_cache=no_cache)
             partial = self.archives / f".{recipe.name}-{key[:16]}.{os.getpid()}"
             pushed = partial.with_suffix(".push")
             try:

@@ -511,3 +511,38 @@ def test_older_archives_are_pruned_but_recent_ones_kept(
     # the images the pruned archives came from leave buildah's storage too
     removed = sorted(argv[-1] for argv in ran if "rmi" in argv)
     assert removed == [imagebuild.build_tag(recipe, c * 16) for c in "ef"]
+
+
+def _flaky_buildah(tmp_path: Path, failures: int, message: str) -> Buildah:
+    """A `buildah` that fails its first `failures` runs printing `message`."""
+    script = tmp_path / "buildah"
+    count = tmp_path / "runs"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+        f'if [ "$n" -lt {failures} ]; then echo "{message}" >&2; exit 1; fi\n'
+    )
+    script.chmod(0o755)
+    return Buildah(root=tmp_path / "s", runroot=tmp_path / "r", executable=str(script))
+
+
+def _runs(tmp_path: Path) -> int:
+    return int((tmp_path / "runs").read_text())
+
+
+def test_a_runtime_failure_of_a_step_is_built_again(tmp_path: Path) -> None:
+    busy = "Close_Fd sealing memfd copy: Device or resource busy"
+    builder = imagebuild.ImageBuilder(directory=tmp_path, buildah=_flaky_buildah(tmp_path, 2, busy))
+    recipe = Recipe("lbctl", LBCTL_IMAGE, ROOT_DOCKERFILE, REPO_ROOT, target="lbctl")
+    builder._bud(recipe, tag="t", no_cache=False)
+    assert _runs(tmp_path) == 3
+
+
+def test_a_failing_dockerfile_step_is_not_built_again(tmp_path: Path) -> None:
+    builder = imagebuild.ImageBuilder(
+        directory=tmp_path, buildah=_flaky_buildah(tmp_path, 1, "E: no pkg")
+    )
+    recipe = Recipe("lbctl", LBCTL_IMAGE, ROOT_DOCKERFILE, REPO_ROOT, target="lbctl")
+    with pytest.raises(imagebuild.ImageBuildError, match="no pkg"):
+        builder._bud(recipe, tag="t", no_cache=False)
+    assert _runs(tmp_path) == 1
