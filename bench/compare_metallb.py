@@ -264,9 +264,18 @@ def measure_burst(
     if provider == "lbctl":
         pids = {"controller": lbctl_side.leader_pid(tool)}
         pids |= {f"agent/{n}": pid for n, pid in lbctl_side.wait_agents(nodes).items()}
+
+        def find(name: str) -> int | None:
+            if name == "controller":
+                return procstat.find_lbctl(lbctl_side.leader_pod(tool))
+            return procstat.find_nodeproxy(nodes).get(name.split("/", 1)[1])
     else:
         pids = {k.replace("speaker/", "agent/"): v for k, v in metallb.pids().items()}
-    window = procstat.Window(pids)
+
+        def find(name: str) -> int | None:
+            return metallb.pids().get(name.replace("agent/", "speaker/"))
+
+    window = procstat.Window(pids, find)
     window.start()
     result = burst.run_burst(
         api, namespace=namespace, lb_class=CLASSES[provider], count=count, timeout=600
@@ -289,6 +298,8 @@ def measure_burst(
         "controller_peak_mib": round(usage["controller"].peak_mib, 1),
         "agent_cpu_s": round(sum(u.cpu_seconds for u in agents), 2),
         "agent_peak_mib": round(max(u.peak_mib for u in agents), 1),
+        "controller_restarts": float(usage["controller"].restarts),
+        "agent_restarts": float(sum(u.restarts for u in agents)),
     }
 
 
@@ -334,7 +345,7 @@ def measure_failover(
         lbctl_side.kill_agent(node, nodes)
     else:
         metallb.kill_speaker(node)
-        metallb.start_speaker(node)  # at once, as kubelet restarts a crashed container
+        metallb.restart_speaker(node)  # at once, as kubelet restarts a crashed container
     kill = traffic.outage(ip, watch=20.0)
     say(f"{provider}: agent on {node} SIGKILLed: outage {kill}")
     figures["failover_kill_s"] = round(kill, 3) if kill is not None else float("inf")
@@ -357,7 +368,7 @@ def measure_failover(
         # memberlist rejoins only on its one-minute tick. Restarting that
         # speaker rejoins at once, so the next measurement starts clean.
         metallb.kill_speaker(node)
-        metallb.start_speaker(node)
+        metallb.restart_speaker(node)
     time.sleep(SETTLE)
     traffic.wait_answering(ip)
     return figures
@@ -501,8 +512,9 @@ class Bench:
             self.iperf.terminate()
             self.iperf.wait()
         self.metallb.stop()
+        namespaces = [NAMESPACE, *(f"bench-burst-{p}" for p in PROVIDERS)]
         self.tool.run(
-            "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300
+            "delete", "namespace", *namespaces, "--ignore-not-found", "--wait=true", timeout=900
         )
         self.metallb.uninstall()
         if lbctl_side.current_pool(self.tool) != self.original_pool:

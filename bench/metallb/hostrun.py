@@ -204,6 +204,19 @@ class MetalLB:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def restart_speaker(self, name: str, *, attempts: int = 10) -> None:
+        """Start node `name`'s speaker again until it stays up, as kubelet would.
+
+        A speaker that cannot reach the apiserver at start (a link just back
+        up) exits; kubelet would restart it, so this does, once a second.
+        """
+        for _ in range(attempts):
+            if self.speakers[name].poll() is None:
+                return
+            self.start_speaker(name)
+            time.sleep(2)
+        self.check_running()
+
     def check_running(self) -> None:
         everything = {"controller": self.controller, **self.speakers}
         dead = [n for n, p in everything.items() if p is None or p.poll() is not None]

@@ -6,8 +6,8 @@ Guarantees:
   in clock ticks from /proc/<pid>/stat; peak memory is the kernel's VmHWM
   after the window, reset at its start by writing 5 to /proc/<pid>/clear_refs,
   so it is the peak resident set during the window, not since start;
-- a process that exits inside the window is reported, not hidden
-  (`ProcessGoneError`);
+- a process that exits inside the window (restarted by kubelet, OOM-killed)
+  is followed to its successor and counted (`Usage.restarts`), not hidden;
 - lbctl and nodeproxy run as pods in the cluster's nodes: they are found by
   their command line in the host's /proc (one pid namespace per container is
   still visible from the host), a nodeproxy's node by its network namespace
@@ -17,6 +17,8 @@ Guarantees:
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,27 +64,73 @@ class Usage:
 
     cpu_seconds: float
     peak_mib: float
+    restarts: int = 0
+
+
+@dataclass
+class _Tracked:
+    pid: int
+    #: CPU ticks of this pid when it was first seen in the window (0 for a replacement)
+    base: int
+    last: int
+    #: ticks of earlier pids under this name that died in the window
+    done: int = 0
+    peak_kib: int = 0
+    restarts: int = 0
 
 
 class Window:
-    """Measure a set of named processes from `start()` to `stop()`."""
+    """Measure named processes from `start()` to `stop()`, through restarts.
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = dict(pids)
-        self._ticks: dict[str, int] = {}
+    A sampler thread reads every process twice a second. When one exits (a
+    liveness-probe restart, an OOM kill), the ticks it used up to its last
+    sample are kept, `find(name)` names its successor, and that one counts
+    from its birth; `Usage.restarts` says how often it happened. CPU lost
+    between a process's last sample and its death is at most half a second's.
+    """
+
+    def __init__(self, pids: dict[str, int], find: Callable[[str], int | None]) -> None:
+        self._tracked = {name: _Tracked(pid, 0, 0) for name, pid in pids.items()}
+        self._find = find
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_loop, daemon=True, name="procstat")
 
     def start(self) -> None:
-        for name, pid in self.pids.items():
-            reset_peak(pid)
-            self._ticks[name] = cpu_ticks(pid)
+        for tracked in self._tracked.values():
+            reset_peak(tracked.pid)
+            tracked.base = tracked.last = cpu_ticks(tracked.pid)
+        self._thread.start()
+
+    def _sample(self, name: str, tracked: _Tracked) -> None:
+        try:
+            tracked.last = cpu_ticks(tracked.pid)
+            tracked.peak_kib = max(tracked.peak_kib, _status_kib(tracked.pid, "VmHWM"))
+        except ProcessGoneError:
+            successor = self._find(name)
+            if successor is None or successor == tracked.pid:
+                return
+            tracked.done += tracked.last - tracked.base
+            tracked.pid, tracked.base, tracked.last = successor, 0, 0
+            tracked.restarts += 1
+            self._sample(name, tracked)
+
+    def _sample_loop(self) -> None:
+        while not self._stop.wait(0.5):
+            for name, tracked in self._tracked.items():
+                self._sample(name, tracked)
 
     def stop(self) -> dict[str, Usage]:
+        self._stop.set()
+        self._thread.join()
+        for name, tracked in self._tracked.items():
+            self._sample(name, tracked)
         return {
             name: Usage(
-                cpu_seconds=(cpu_ticks(pid) - self._ticks[name]) / TICKS,
-                peak_mib=_status_kib(pid, "VmHWM") / 1024,
+                cpu_seconds=(t.done + t.last - t.base) / TICKS,
+                peak_mib=t.peak_kib / 1024,
+                restarts=t.restarts,
             )
-            for name, pid in self.pids.items()
+            for name, t in self._tracked.items()
         }
 
 
