@@ -48,7 +48,7 @@ from tests.fakes.gce.fake import GCEFake
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-#: forwarding-rule ports beyond this many are refused (one nft listener each)
+#: open ports of a forwarding rule beyond this many are refused (one nft listener each)
 MAX_PORTS = 64
 #: CLIENT_IP affinity has no timeout on GCE; nodeproxy's map needs one
 AFFINITY_SECONDS = 24 * 3600
@@ -123,6 +123,20 @@ def _firewalls(resources: Mapping[str, JSON], network: str) -> list[FirewallRule
     return rules
 
 
+def _open_ports(
+    firewalls: list[FirewallRule], protocol: str, first: int, last: int, members: list[Instance]
+) -> list[int]:
+    """The ports of first..last that a firewall rule opens on one of `members`."""
+    found: set[int] = set()
+    for fw in firewalls:
+        if fw.tags and not any(fw.tags & m.tags for m in members):
+            continue
+        for proto, low, high in fw.allowed:
+            if proto in (protocol, "all"):
+                found.update(range(max(low, first), min(high, last) + 1))
+    return sorted(found)
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the fake's state asks of the network: listeners still to be given
@@ -151,13 +165,16 @@ def plan(snapshot: Mapping[str, Mapping[str, JSON]], *, network: str = "default"
             problems.append(f"{rule['name']}: no target pool or protocol {protocol}")
             continue
         first, last = _ports(rule.get("portRange"))
-        if last - first + 1 > MAX_PORTS:
-            problems.append(f"{rule['name']}: {last - first + 1} ports (at most {MAX_PORTS})")
-            continue
         check = checks.get(next(iter(pool.get("healthChecks") or []), ""))
         members = [instances[url] for url in pool.get("instances") or [] if url in instances]
         affinity = AFFINITY_SECONDS if pool.get("sessionAffinity") == "CLIENT_IP" else None
-        for port in range(first, last + 1):
+        # A rule forwards its whole range (upstream's 80-8081 for ports 80 and
+        # 8081), but only ports some firewall opens on a member get through.
+        ports = _open_ports(firewalls, protocol.lower(), first, last, members)
+        if len(ports) > MAX_PORTS:
+            problems.append(f"{rule['name']}: {len(ports)} open ports (at most {MAX_PORTS})")
+            continue
+        for port in ports:
             admitting = [
                 (instance, [fw for fw in firewalls if fw.admits(protocol.lower(), port, instance)])
                 for instance in members
