@@ -87,7 +87,14 @@ class LoadBalancers:
         if self._log is not None:
             self._log.ip_modes(info.ip_modes)
         address = info.ingress[0]
-        for ip in _addresses(address):
+        # A hostname ingress (an AWS NLB's) resolves some time after it is
+        # written, as DNS propagates: wait for it within the same bound.
+        resolved = wait_until(
+            f"the ingress {address} of Service {self.ns.name}/{name} to resolve",
+            lambda: _resolved(address),
+            timeout=bound,
+        )
+        for ip in resolved:
             self.handle.guard.admit(ip)
         return address
 
@@ -123,6 +130,14 @@ class LoadBalancers:
     def source_ip_preserved(self, name: str) -> bool:
         """False when the provider says it proxies (`ipMode: Proxy`)."""
         return "Proxy" not in self.ns.service(name).ip_modes
+
+
+def _resolved(ingress: str) -> list[str] | None:
+    """The ingress's addresses, or None while its name does not resolve."""
+    try:
+        return _addresses(ingress)
+    except OSError:
+        return None
 
 
 def _addresses(ingress: str) -> list[str]:

@@ -66,7 +66,8 @@ step "the local cluster for the suite"
 trap '.venv/bin/localcluster down' EXIT
 
 step "conformance suite on the local cluster (lbctl + nodeproxy), probes from the client network"
-.venv/bin/pytest -p no:xdist conformance --ignore=conformance/tests --conformance-cluster=local "$@"
+.venv/bin/pytest -p no:xdist conformance --ignore=conformance/tests --conformance-cluster=local \
+  --conformance-report-dir reports/local "$@"
 
 step "conformance: the same cluster as a foreign one, its runner without a route to the nodes"
 # As on private GKE nodes: NodePort and externalIP probes go through
@@ -75,3 +76,8 @@ step "conformance: the same cluster as a foreign one, its runner without a route
   --conformance-kubeconfig "$(.venv/bin/localcluster status --kubeconfig)" \
   --conformance-lb-class lbctl.io/lbctl --conformance-runner-reaches-nodes=no \
   --conformance-report-dir reports/foreign "$@"
+
+step "conformance: the gce and aws providers with real traffic (one column each)"
+# Each on a fresh cluster (a Node's providerID is set once); the last one's
+# cluster goes down with the trap above. reports/providers.md: all columns.
+hack/cloud-columns.sh "$@"
