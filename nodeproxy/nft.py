@@ -266,8 +266,7 @@ def render(config: DataplaneConfig, settings: RenderSettings) -> Ruleset:
             "out",
             (
                 f"ether daddr {settings.mac} meta mark set 0 accept",
-                f"meta mark set 0 ether saddr set {settings.mac} "
-                f'fwd to "{settings.out_interface}"',
+                f'meta mark set 0 ether saddr set {settings.mac} fwd to "{settings.out_interface}"',
             ),
         )
     ]
