@@ -170,16 +170,23 @@ def reach_all(
     *,
     tries: int = 60,
     batch: int = 15,
+    within: float = 30.0,
 ) -> Counter[str]:
-    """Send batches of requests until every answer in `want` was seen or `tries` ran out.
+    """Send batches of requests until every answer in `want` was seen, or both
+    `tries` requests went out and `within` seconds passed.
 
-    Returns the answers counted; the caller asserts on them (so a failure
-    shows which backend never answered).
+    The time bound is for propagation: kube-proxy programs a new endpoint
+    (a second EndpointSlice, say) a moment after the API has it, and 60
+    requests can all go out before that. Returns the answers counted; the
+    caller asserts on them (so a failure shows which backend never answered).
     """
     seen: Counter[str] = Counter()
     sent = 0
-    while sent < tries and not want <= set(seen):
-        count = min(batch, tries - sent)
+    deadline = time.monotonic() + within
+    while not want <= set(seen) and (sent < tries or time.monotonic() < deadline):
+        if sent >= tries:
+            time.sleep(0.5)
+        count = min(batch, tries - sent) if sent < tries else batch
         seen.update(spread(send(count)))
         sent += count
     return seen
