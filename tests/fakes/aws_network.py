@@ -28,14 +28,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import subprocess
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from nodeproxy.config import HealthTarget
-from nodeproxy.health import HealthChecker, HealthSettings
+from tests.fakes.polling import PollingNetwork
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +247,7 @@ def render(listeners: list[NlbListener], health: Mapping[HealthTarget, bool]) ->
     return "\n".join(lines) + "\n"
 
 
-class AwsNetwork:
+class AwsNetwork(PollingNetwork):
     """Runs the plan in `namespace` (the router between the outside network and
     the instances) until stopped."""
 
@@ -261,15 +260,11 @@ class AwsNetwork:
         dns_pool: Iterable[IPv4Address],
         poll: float = 0.3,
     ) -> None:
+        super().__init__(namespace=namespace, poll=poll, name="aws-network")
         self._reader = Reader(elbv2, ec2)
         self._ns = namespace
         self._pool = iter(dns_pool)
         self._dns: dict[str, IPv4Address] = {}
-        self._poll = poll
-        # The loop polls; a verdict change needs no wake-up of its own.
-        self.health = HealthChecker(HealthSettings(), on_change=lambda: None, namespace=namespace)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aws-network")
         self.listeners: list[NlbListener] = []
 
     def address_of(self, dns_name: str) -> IPv4Address:
@@ -284,15 +279,7 @@ class AwsNetwork:
         """Every NLB DNS name given an address so far (for hosts entries)."""
         return dict(self._dns)
 
-    def start(self) -> AwsNetwork:
-        self.health.start()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-        self.health.stop()
+    def clear(self) -> None:
         self._nft(f"table ip {TABLE}\ndelete table ip {TABLE}\n")
 
     def sync(self) -> list[NlbListener]:
@@ -315,11 +302,3 @@ class AwsNetwork:
         )
         if done.returncode != 0:
             raise RuntimeError(f"nft: {done.stderr.strip()}\n{script}")
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.sync()
-            except Exception:  # keep the last rules on a bad round; the log says why
-                log.exception("aws network: sync failed")
-            self._stopping.wait(self._poll)

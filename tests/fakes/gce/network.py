@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -41,9 +40,9 @@ from typing import Any
 from lbcommon.model import Protocol, ServiceKey
 from nodeproxy.config import DataplaneConfig, HealthTarget, Listener, NodeBackend
 from nodeproxy.dataplane import Dataplane, interface_mac, link_layer_addresses
-from nodeproxy.health import HealthChecker, HealthSettings
 from nodeproxy.nft import RenderSettings
 from tests.fakes.gce.fake import GCEFake
+from tests.fakes.polling import PollingNetwork
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +234,7 @@ def with_backends(
     return DataplaneConfig(listeners=tuple(listeners), problems=plan_.problems)
 
 
-class GceNetwork:
+class GceNetwork(PollingNetwork):
     """Runs the plan in `namespace` until stopped (the router between the
     outside network and the instances)."""
 
@@ -250,29 +249,17 @@ class GceNetwork:
         poll: float = 0.2,
     ) -> None:
         self._fake = fake
+        super().__init__(namespace=namespace, poll=poll, name="gce-network")
         self._ns = namespace
         self._egress = egress
         self._network = network
-        self._poll = poll
         mac = interface_mac(egress, namespace=namespace)
         self._mac = mac
         settings = RenderSettings(interface=ingress, mac=mac, egress=egress, table=TABLE)
         self.dataplane = Dataplane(settings, namespace=namespace)
-        # The loop polls; a verdict change needs no wake-up of its own.
-        self.health = HealthChecker(HealthSettings(), on_change=lambda: None, namespace=namespace)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gce-network")
         self.config = DataplaneConfig()
 
-    def start(self) -> GceNetwork:
-        self.health.start()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-        self.health.stop()
+    def clear(self) -> None:
         self.dataplane.close()
 
     def sync(self) -> DataplaneConfig:
@@ -284,17 +271,3 @@ class GceNetwork:
         self.dataplane.apply(config)
         self.config = config
         return config
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.sync()
-            except Exception:  # keep forwarding on a bad round; the log says why
-                log.exception("gce network: sync failed")
-            self._stopping.wait(self._poll)
-
-
-def admitted(config: DataplaneConfig) -> Iterable[tuple[str, int, tuple[str, ...]]]:
-    """(ip, port, backend names) per listener, for assertions."""
-    for listener in config.listeners:
-        yield str(listener.ip), listener.port, tuple(b.name for b in listener.backends)
