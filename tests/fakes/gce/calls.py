@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ READ_ONLY_VERBS = frozenset({"get", "list", "aggregatedList", "getHealth", "wait
 
 @dataclass(frozen=True)
 class Call:
-    """One request: method name, HTTP verb, path (no query), query, JSON body, outcome."""
+    """One request: method name, HTTP verb, path (no query), query, JSON body, outcome,
+    and when it arrived (`time.monotonic()`)."""
 
     method: str
     verb: str
@@ -31,6 +33,7 @@ class Call:
     body: Any = None
     status: int = 0
     fault: str | None = None
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def mutating(self) -> bool:

@@ -63,6 +63,8 @@ class ApiError(Exception):
     domain: str = "global"
     operation_code: str | None = None
     error_info_reason: str | None = None
+    #: seconds, sent as the response's Retry-After header (fault injection)
+    retry_after: int | None = None
 
     def __str__(self) -> str:
         return f"{self.status} {self.reason}: {self.message}"
@@ -86,14 +88,27 @@ class ApiError(Exception):
             ]
         return {"error": error}
 
+    def headers(self) -> dict[str, str]:
+        """The response headers the error adds."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
     @classmethod
-    def of_status(cls, status: int, *, reason: str | None = None, message: str = "") -> ApiError:
+    def of_status(
+        cls,
+        status: int,
+        *,
+        reason: str | None = None,
+        message: str = "",
+        retry_after: int | None = None,
+    ) -> ApiError:
         """An error with GCE's usual reason and message for `status` (fault injection)."""
         chosen = reason or DEFAULT_REASONS.get(status, "backendError")
         text = message or _DEFAULT_MESSAGES.get(status, f"Injected error {status} {chosen}")
         domain = "usageLimits" if chosen in ("rateLimitExceeded", "quotaExceeded") else "global"
         info = "RATE_LIMIT_EXCEEDED" if status == 429 else None
-        return cls(status, chosen, text, domain=domain, error_info_reason=info)
+        return cls(
+            status, chosen, text, domain=domain, error_info_reason=info, retry_after=retry_after
+        )
 
 
 def not_found(resource_path: str) -> ApiError:

@@ -12,7 +12,7 @@ Kinds of rule:
 - `fail`: the HTTP response is a GCE error (`status` with GCE's usual reason
   for it: 403/429 rateLimitExceeded, 5xx backendError, 412 conditionNotMet...);
 - `throttle`: shorthand for failing the next `calls` calls with 429 (or 403)
-  rateLimitExceeded;
+  rateLimitExceeded; `fail_when` and `throttle` may add a Retry-After header;
 - `delay`: sleep before serving (cut short when the fake stops);
 - `fail_operation`: the mutation is accepted (an Operation is returned) but is
   not applied, and the operation ends DONE with `error` (e.g. QUOTA_EXCEEDED)
@@ -104,16 +104,21 @@ class Faults:
         reason: str | None = None,
         message: str = "",
         times: int | None = None,
+        retry_after: int | None = None,
     ) -> Rule:
-        """Fail every call for which `predicate(call)` holds (up to `times`)."""
-        error = ApiError.of_status(status, reason=reason, message=message)
+        """Fail every call for which `predicate(call)` holds (up to `times`), the
+        response carrying `Retry-After: retry_after` if given."""
+        error = ApiError.of_status(status, reason=reason, message=message, retry_after=retry_after)
         return self._add(Rule(predicate, f"fail_when {status}", 1, times, error))
 
-    def throttle(self, calls: int, *, method: str = "*", status: int = 429) -> Rule:
-        """The next `calls` matching calls get 429 (or 403) rateLimitExceeded."""
+    def throttle(
+        self, calls: int, *, method: str = "*", status: int = 429, retry_after: int | None = None
+    ) -> Rule:
+        """The next `calls` matching calls get 429 (or 403) rateLimitExceeded, with
+        `Retry-After: retry_after` if given."""
         if status not in (403, 429):
             raise ValueError("GCE throttles with 403 or 429")
-        error = ApiError.of_status(status, reason="rateLimitExceeded")
+        error = ApiError.of_status(status, reason="rateLimitExceeded", retry_after=retry_after)
         return self._add(Rule(_by_method(method), f"throttle {status}", 1, calls, error))
 
     def delay(self, method: str, seconds: float, *, nth: int = 1, times: int | None = None) -> Rule:

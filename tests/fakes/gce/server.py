@@ -45,6 +45,9 @@ from tests.fakes.gce.state import JSON, Request, Store
 
 log = logging.getLogger(__name__)
 
+#: response headers beyond the ones every reply has (Retry-After on a fault)
+Headers = dict[str, str]
+
 PREFIX = "/compute/v1/projects/"
 QUERY_PARAMS = frozenset(
     {"requestId", "filter", "maxResults", "orderBy", "pageToken", "returnPartialSuccess",
@@ -141,7 +144,7 @@ class App:
         self.internal_errors: list[str] = []
         self.routes = _build_routes()
 
-    def serve(self, verb: str, raw_path: str, raw_body: bytes) -> tuple[int, JSON]:
+    def serve(self, verb: str, raw_path: str, raw_body: bytes) -> tuple[int, JSON, Headers]:
         split = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         body: Any = None
@@ -155,10 +158,10 @@ class App:
         decision = self.faults.decide(call)
         if decision.delay:
             self.stopping.wait(decision.delay)
-        status, payload = self._outcome(call, route, match, decision)
+        status, payload, headers = self._outcome(call, route, match, decision)
         fault = ", ".join(decision.labels) or None
         self.calls.record(replace(call, status=status, fault=fault))
-        return status, payload
+        return status, payload, headers
 
     def _match(self, verb: str, path: str) -> tuple[Route | None, re.Match[str] | None]:
         if not path.startswith(PREFIX):
@@ -172,7 +175,7 @@ class App:
 
     def _outcome(
         self, call: Call, route: Route | None, match: re.Match[str] | None, decision: Decision
-    ) -> tuple[int, JSON]:
+    ) -> tuple[int, JSON, Headers]:
         try:
             if decision.error is not None:
                 raise decision.error
@@ -181,13 +184,13 @@ class App:
             if not isinstance(call.body, dict):
                 raise errors.bad_request("Invalid JSON payload received.")
             with self.store.lock:
-                return 200, self._dispatch(call, route, match, decision)
+                return 200, self._dispatch(call, route, match, decision), {}
         except errors.ApiError as error:
-            return error.status, error.body()
+            return error.status, error.body(), error.headers()
         except Exception as exc:  # a bug in the fake: report it as GCE would a 500
             log.exception("GCE fake failed on %s %s", call.verb, call.path)
             self.internal_errors.append(f"{call.verb} {call.path}: {exc!r}")
-            return 500, errors.ApiError(500, "backendError", f"GCE fake bug: {exc!r}").body()
+            return 500, errors.ApiError(500, "backendError", f"GCE fake bug: {exc!r}").body(), {}
 
     def _dispatch(self, call: Call, route: Route, match: re.Match[str], decision: Decision) -> JSON:
         groups = match.groupdict()
@@ -272,12 +275,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, payload = self.server.app.serve(self.command, self.path, raw)
+        status, payload, headers = self.server.app.serve(self.command, self.path, raw)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -144,6 +144,14 @@ def test_throttle(
     assert fake.names() == {"addresses": ["a"]}
 
 
+def test_throttle_with_retry_after_reaches_the_client(fake: GCEFake, gce: Clients) -> None:
+    """The header is on the response google-api-core keeps, where the provider reads it."""
+    fake.faults.throttle(1, method="addresses.insert", retry_after=7)
+    with pytest.raises(exceptions.TooManyRequests) as caught:
+        gce.addresses.insert(**R, address_resource=c.Address(name="a"))
+    assert caught.value.response.headers["Retry-After"] == "7"
+
+
 def test_fail_when_predicate(fake: GCEFake, gce: Clients) -> None:
     fake.faults.fail_when(
         lambda call: call.method == "addresses.insert" and call.body["name"].startswith("bad"),

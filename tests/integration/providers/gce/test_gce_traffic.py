@@ -28,10 +28,13 @@ from typing import TypeVar
 
 import pytest
 
-from lbcommon.errors import LbctlError
+from lbcommon.clock import RealClock
+from lbcommon.errors import LbctlError, TemporaryError
 from lbcommon.model import KUBE_PROXY_HEALTH_PORT, SessionAffinity
+from lbctl.providers.common.retry import RetryPolicy
 from lbctl.providers.gce import GceProvider
 from tests.fakes.gce import GCEFake
+from tests.fakes.gce.calls import Call
 from tests.fakes.gce.network import GceNetwork
 from tests.integration.providers.gce.conftest import ProviderFactory
 from tests.integration.providers.gce.helpers import (
@@ -249,13 +252,19 @@ def test_a_node_leaving_and_another_joining_lose_under_one_percent(
 
 
 def test_a_throttling_api_still_converges_and_keeps_serving(
-    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+    world: World, gce: tuple[GCEFake, list[Node]], make_provider: ProviderFactory
 ) -> None:
-    """30% of API calls get 429 rateLimitExceeded: the load balancer is still built
-    (retried as the controller's work queue does) and serves through a change."""
+    """30% of API calls get 429 rateLimitExceeded with Retry-After: 1: the load
+    balancer is still built (retried as the controller's work queue does), serves
+    through a change, and no throttled call was repeated sooner than it was told."""
     fake, nodes = gce
+    # Real time and a policy that waits a Retry-After of 1 s in place.
+    built = make_provider(clock=RealClock(), retry=RetryPolicy(initial=0.05, maximum=2, jitter=0))
     dice = random.Random(1)
-    fake.faults.fail_when(lambda _: dice.random() < 0.3, status=429, reason="rateLimitExceeded")
+    fake.reset_calls()
+    fake.faults.fail_when(
+        lambda _: dice.random() < 0.3, status=429, reason="rateLimitExceeded", retry_after=1
+    )
     ingress = _converge(lambda: built.ensure(service_lb(nodes)))[0]
     until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
     with Stream(world, ingress.ip) as stream:
@@ -263,13 +272,36 @@ def test_a_throttling_api_still_converges_and_keeps_serving(
         time.sleep(1)
     assert stream.failure_ratio < 0.01, f"{stream.failed} of {stream.ok + stream.failed} failed"
     assert built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",))) == (ingress,)
+    retries = _retry_gaps(fake.calls)
+    assert retries, "no throttled call was retried: the fault did not bite"
+    assert min(retries) >= 1.0, f"retried sooner than Retry-After: 1 ({min(retries):.2f} s)"
+    print(f"{len(retries)} throttled calls retried, {min(retries):.2f}-{max(retries):.2f} s later")
+
+
+def _retry_gaps(calls: list[Call]) -> list[float]:
+    """Seconds from each throttled call to the next call of the same method on the
+    same path (its retry; mutations keep their requestId, so that matches too)."""
+    gaps = []
+    for i, call in enumerate(calls):
+        if call.status != 429:
+            continue
+        same = (c for c in calls[i + 1 :] if (c.method, c.path) == (call.method, call.path))
+        if call.mutating:
+            same = (c for c in same if c.query.get("requestId") == call.query.get("requestId"))
+        retry = next(same, None)
+        if retry is not None:
+            gaps.append(retry.at - call.at)
+    return gaps
 
 
 def _converge(attempt: Callable[[], T], tries: int = 20) -> T:
-    """`attempt` until it succeeds, as the controller requeues a failed reconcile."""
+    """`attempt` until it succeeds, as the controller requeues a failed reconcile
+    (after the Retry-After a throttled one carried)."""
     for _ in range(tries - 1):
         try:
             return attempt()
+        except TemporaryError as error:
+            time.sleep(error.retry_after or 0)
         except LbctlError:
             continue
     return attempt()
