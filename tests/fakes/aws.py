@@ -8,6 +8,10 @@
   security group and EC2 instances standing in for nodes.
 - `everything()`: every resource moto holds, for "exactly these exist"
   assertions; `FaultInjector`: fail, or kill after, the Nth mutating call.
+- one gap of moto mended (`_report_nlb_elastic_ips`): an NLB created with
+  SubnetMappings lists each mapping's Elastic IP under
+  AvailabilityZones[].LoadBalancerAddresses, as AWS does (moto 5.2.5 accepts
+  the AllocationId and drops it), so a data plane can find the NLB's address.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import ClientError
+from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
 from lbctl.providers.aws import make_clients
@@ -42,10 +47,46 @@ def is_mutating(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES)
 
 
+def _report_nlb_elastic_ips() -> None:
+    """Make moto keep and report the Elastic IPs of an NLB's SubnetMappings."""
+    backend, balancer = elbv2_models.ELBv2Backend, elbv2_models.FakeLoadBalancer
+    if getattr(backend.create_load_balancer, "reports_elastic_ips", False):
+        return
+    create = backend.create_load_balancer
+
+    def create_keeping_addresses(self: Any, *args: Any, **kwargs: Any) -> Any:
+        lb = create(self, *args, **kwargs)
+        lb.addresses_by_subnet = {}
+        for mapping in kwargs.get("subnet_mappings") or []:
+            if mapping.get("AllocationId"):
+                [eip] = self.ec2_backend.describe_addresses(
+                    allocation_ids=[mapping["AllocationId"]]
+                )
+                lb.addresses_by_subnet[mapping["SubnetId"]] = [
+                    {"IpAddress": eip.public_ip, "AllocationId": mapping["AllocationId"]}
+                ]
+        return lb
+
+    def zones_with_addresses(self: Any) -> list[Any]:
+        zones = []
+        for subnet in self.subnets:
+            zone = elbv2_models.AvailabilityZone(subnet)
+            zone.load_balancer_addresses = getattr(self, "addresses_by_subnet", {}).get(
+                subnet.id, []
+            )
+            zones.append(zone)
+        return zones
+
+    create_keeping_addresses.reports_elastic_ips = True  # type: ignore[attr-defined]
+    backend.create_load_balancer = create_keeping_addresses  # type: ignore[method-assign]
+    balancer.availability_zones = property(zones_with_addresses)  # type: ignore[assignment,method-assign]
+
+
 class MotoServer:
     """moto on 127.0.0.1:<ephemeral>."""
 
     def __init__(self) -> None:
+        _report_nlb_elastic_ips()
         # werkzeug logs every request at INFO: thousands of lines per test run.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -137,12 +137,16 @@ class Reader:
         return rules
 
 
-def _address(lb: Mapping[str, Any], dns: Mapping[str, IPv4Address]) -> IPv4Address | None:
+def _elastic_ip(lb: Mapping[str, Any]) -> IPv4Address | None:
     for zone in lb.get("AvailabilityZones", []):
         for address in zone.get("LoadBalancerAddresses", []) or []:
             if address.get("IpAddress"):
                 return IPv4Address(address["IpAddress"])
-    return dns.get(str(lb.get("DNSName")))
+    return None
+
+
+def _address(lb: Mapping[str, Any], dns: Mapping[str, IPv4Address]) -> IPv4Address | None:
+    return _elastic_ip(lb) or dns.get(str(lb.get("DNSName")))
 
 
 def _sources(
@@ -265,6 +269,8 @@ class AwsNetwork(PollingNetwork):
         self._ns = namespace
         self._pool = iter(dns_pool)
         self._dns: dict[str, IPv4Address] = {}
+        #: DNS names of NLBs with an Elastic IP: they resolve to it, as on AWS
+        self._elastic: dict[str, IPv4Address] = {}
         self.listeners: list[NlbListener] = []
 
     def address_of(self, dns_name: str) -> IPv4Address:
@@ -276,15 +282,22 @@ class AwsNetwork(PollingNetwork):
         return self._dns[dns_name]
 
     def dns_names(self) -> dict[str, IPv4Address]:
-        """Every NLB DNS name given an address so far (for hosts entries)."""
-        return dict(self._dns)
+        """Every NLB DNS name with its address (for hosts entries): its Elastic IP,
+        else the one this network gave it."""
+        return {**self._dns, **self._elastic}
 
     def clear(self) -> None:
         self._nft(f"table ip {TABLE}\ndelete table ip {TABLE}\n")
 
     def sync(self) -> list[NlbListener]:
+        elastic = {}
         for lb in self._reader.load_balancers():
-            self.address_of(str(lb["DNSName"]))
+            name, eip = str(lb["DNSName"]), _elastic_ip(lb)
+            if eip is None:
+                self.address_of(name)
+            else:
+                elastic[name] = eip
+        self._elastic = elastic
         listeners = plan(self._reader, self._dns)
         targets = frozenset(t.health for lst in listeners for t in lst.targets if t.health)
         self.health.set_targets(targets)

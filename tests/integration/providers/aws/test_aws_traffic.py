@@ -195,3 +195,19 @@ def test_source_ip_stickiness_keeps_a_client_on_one_instance(world: World, cloud
     until("an answer", lambda: ask(world, address) is not None)
     seen = spread(world, address)
     assert len(seen) == 1 and None not in seen, seen
+
+
+def test_a_requested_elastic_ip_is_the_address_its_dns_name_resolves_to(
+    world: World, cloud: Cloud
+) -> None:
+    """loadBalancerIP names an Elastic IP: the NLB is built on it (moto, mended,
+    lists it under LoadBalancerAddresses), serves there, and the hosts entry for
+    its DNS name gives that address, as AWS's DNS does."""
+    third = world.topo.subnet.network_address.packed[2]
+    eip = f"198.18.{third - 64}.250"
+    cloud.ec2.allocate_address(Domain="vpc", Address=eip)
+    lb = desired_load_balancer(service_spec(uid=UID, ip=eip), cloud.nodes)
+    [ingress] = cloud.provider.ensure(lb)
+    assert ingress.hostname
+    until("the Elastic IP serving", lambda: ask(world, IPv4Address(eip)) is not None)
+    assert cloud.network.dns_names()[ingress.hostname] == IPv4Address(eip)
