@@ -135,12 +135,13 @@ class LoadBalancers:
 def _resolved(ingress: str) -> list[str] | None:
     """The ingress's addresses, or None while its name does not resolve."""
     try:
-        return _addresses(ingress)
+        return addresses(ingress)
     except OSError:
         return None
 
 
-def _addresses(ingress: str) -> list[str]:
+def addresses(ingress: str) -> list[str]:
+    """An ingress's addresses: itself if an IP, else what its hostname resolves to."""
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in ingress else socket.AF_INET, ingress)
     except OSError:

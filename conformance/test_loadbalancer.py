@@ -11,7 +11,7 @@ from conformance import backends
 from conformance import manifests as m
 from conformance.cluster import ClusterHandle
 from conformance.kube import Kube, Namespace, NodeInfo, PodInfo
-from conformance.loadbalancers import LBCTL_FINALIZER, LoadBalancers
+from conformance.loadbalancers import LBCTL_FINALIZER, LoadBalancers, addresses
 from conformance.outside import Outside, UdpFlow, source_address_to
 from conformance.probes import ip_of, reach_all, spread
 from conformance.settings import SuiteSettings
@@ -30,19 +30,23 @@ def lb_service(name: str = APP, ports: list[m.Manifest] | None = None, **spec: A
     )
 
 
-def serves(outside: Outside, ip: str, port: int, want: set[str] | None = None) -> str:
-    """Wait until ip:port answers (with one of `want`, if given); the answer."""
+def serves(
+    outside: Outside, ip: str, port: int, want: set[str] | None = None, *, why: str = ""
+) -> str:
+    """Wait until ip:port answers (with one of `want`, if given); the answer. `why`
+    says why it should."""
 
     def answer() -> str | None:
         got = outside.http(ip, port)
         return got if got and (want is None or got in want) else None
 
-    return wait_until(f"{ip}:{port} to answer", answer, timeout=60)
+    return wait_until(f"{ip}:{port} to answer{': ' + why if why else ''}", answer, timeout=60)
 
 
-def closed(outside: Outside, ip: str, port: int) -> None:
+def closed(outside: Outside, ip: str, port: int, *, why: str = "") -> None:
+    """`ip:port` stops answering within 60 s; `why` says what should have closed it."""
     wait_until(
-        f"{ip}:{port} to stop answering",
+        f"{ip}:{port} to stop answering{': ' + why if why else ''}",
         lambda: outside.http(ip, port, timeout=2) is None,
         timeout=60,
     )
@@ -83,8 +87,8 @@ def test_load_balancer_ip(
     suite_settings: SuiteSettings,
 ) -> None:
     """A requested usable address (a free pool address, or --conformance-lb-ip) becomes
-    the ingress; an unusable one is a Warning event on that Service and nothing else
-    breaks."""
+    the ingress (or what its hostname resolves to); an unusable one is a Warning event
+    on that Service and nothing else breaks."""
     if suite_settings.lb_ip:
         wanted = suite_settings.lb_ip
         outside.guard.admit(wanted)
@@ -97,7 +101,9 @@ def test_load_balancer_ip(
         )
     pods = backends.deployment(ns, APP, 1)
     lbs.create(lb_service("fixed", loadBalancerIP=wanted))
-    assert lbs.ingress("fixed") == wanted
+    ingress = lbs.ingress("fixed")
+    # An NLB's ingress is its DNS name, which resolves to the address asked for.
+    assert addresses(ingress) == [wanted], f"loadBalancerIP {wanted}: the ingress is {ingress}"
     serves(outside, wanted, 80, backends.names(pods))
     lbs.create(lb_service("unusable", loadBalancerIP="198.18.1.250"))
     wait_until(
@@ -115,17 +121,32 @@ def test_load_balancer_ip(
 def test_source_ranges(
     ns: Namespace, lbs: LoadBalancers, outside: Outside, topology: Topology
 ) -> None:
-    """A client inside loadBalancerSourceRanges connects; outside it cannot; edits apply."""
+    """A client inside loadBalancerSourceRanges (the second of two) connects; outside
+    them it cannot; edits apply."""
     pods = backends.deployment(ns, APP, 1)
     assert topology.nodes[0].internal_ip
     runner = source_address_to(outside.guard, topology.nodes[0].internal_ip)
-    lbs.create(lb_service(loadBalancerSourceRanges=[f"{runner}/32"]))
+    ranges = ["198.18.0.2/32", f"{runner}/32"]
+    lbs.create(lb_service(loadBalancerSourceRanges=ranges))
     ip = lbs.ingress(APP)
-    serves(outside, ip, 80, backends.names(pods))
-    ns.patch_service(APP, {"spec": {"loadBalancerSourceRanges": ["198.18.0.2/32"]}})
-    closed(outside, ip, 80)
+    serves(
+        outside,
+        ip,
+        80,
+        backends.names(pods),
+        why=f"the runner {runner} is in loadBalancerSourceRanges {ranges}",
+    )
+    excluding = ["198.18.0.2/32"]
+    ns.patch_service(APP, {"spec": {"loadBalancerSourceRanges": excluding}})
+    closed(
+        outside,
+        ip,
+        80,
+        why=f"loadBalancerSourceRanges {excluding} leave out the runner {runner}, yet the "
+        "load balancer still admits it (the provider's firewall does not follow the ranges)",
+    )
     ns.patch_service(APP, {"spec": {"loadBalancerSourceRanges": None}})
-    serves(outside, ip, 80, backends.names(pods))
+    serves(outside, ip, 80, backends.names(pods), why="loadBalancerSourceRanges removed")
 
 
 #: LB-4's bound, per move of the walk: from the endpoint being Ready on its new
@@ -156,8 +177,16 @@ def test_local_policy_through_load_balancer(
         ip = ip or lbs.ingress(APP)
         # The first step creates the load balancer: its bound is the provider's.
         bound = lbs.timeout if first else LOCAL_ANSWER_BOUND
+        health_port = ns.service(APP).health_check_node_port
         ready = time.monotonic()
-        settled, last = _all_land(outside, ip, pod.name, bound=max(bound, 30.0))
+        try:
+            settled, last = _all_land(outside, ip, pod.name, bound=max(bound, 30.0))
+        except AssertionError as lost:
+            raise AssertionError(
+                f"with the only endpoint on {node.name}, the load balancer must send only to "
+                f"the nodes whose healthCheckNodePort {health_port} answers 200 (that node "
+                f"alone), yet {lost}; steps so far: {took}"
+            ) from None
         took[node.name] = round(settled - ready, 2)
         assert settled - ready <= bound, (
             f"with the only endpoint on {node.name}, {LOCAL_BATCH} requests in a row to "
@@ -195,7 +224,12 @@ def _all_land(
         else:
             streak = 0
             time.sleep(0.1)
-    raise AssertionError(f"{LOCAL_BATCH} requests in a row never all reached {pod} via {ip}:80")
+    lost = sum(answer is None for answer in last)
+    raise AssertionError(
+        f"{LOCAL_BATCH} requests in a row to {ip}:80 never all reached {pod} within "
+        f"{bound:.0f}s ({lost} of the last {len(last)} unanswered, as when sent to a node "
+        f"without an endpoint; answers {last})"
+    )
 
 
 @pytest.mark.conformance("LB-5")
