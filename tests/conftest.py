@@ -24,6 +24,27 @@ def pytest_configure(config: pytest.Config) -> None:
     netguard.install()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cloudbox",
+        choices=("gce", "aws"),
+        help="tests/cloudbox: the cloud to set up on the running local cluster "
+        "(a fresh one per cloud; hack/cloud-columns.sh)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("cloudbox"):
+        return
+    skip = pytest.mark.skip(
+        reason="tests/cloudbox needs --cloudbox gce|aws and a fresh local cluster "
+        "(hack/cloud-columns.sh runs them)"
+    )
+    for item in items:
+        if item.get_closest_marker("cloudbox"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
     with ControlPlane() as cp:

@@ -17,7 +17,23 @@ then undoes it:
 - for aws, a hosts entry per NLB DNS name (marked, removed at the end), so the
   suite resolves the hostnames the provider writes as ingress.
 
-Run the suite from the client network against the class printed:
-`nsenter --net=/run/netns/lbctl-client pytest conformance --conformance-kubeconfig
-KCFG --conformance-lb-class lbctl.io/gce` (hack/test.sh does).
+Run the suite from the client network against the class printed (and the
+options printed after it): `nsenter --net=/run/netns/lbctl-client pytest
+conformance --conformance-kubeconfig KCFG --conformance-lb-class lbctl.io/gce`.
+`--fault NAME` breaks lbctl's provider on purpose (tests.cloudbox.faults).
+
+tests/cloudbox/test_columns.py does all of this for hack/test.sh: for the
+cloud `--cloudbox` names, one box, the suite's LoadBalancer ids with lbctl as
+built, then each fault of that cloud with the conformance id it must fail.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from tests.cloudbox import aws, gce
+from tests.cloudbox.base import Box
+
+#: cloud -> how to set it up on the running local cluster
+BOXES: dict[str, Callable[[ExitStack], Box]] = {"gce": gce.open_box, "aws": aws.open_box}

@@ -1,12 +1,13 @@
-"""What both clouds' boxes share: providerIDs, the lbctl process, the cluster."""
+"""What both clouds' boxes share: the cluster, providerIDs, the lbctl process."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client, config
@@ -53,12 +54,43 @@ def set_provider_ids(kubeconfig: str, ids: Mapping[str, str]) -> None:
         api.close()
 
 
-def start_lbctl(
-    kubeconfig: str, flags: Sequence[str], log: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """lbctl as a host process with the given provider flags, logging to `log`."""
-    argv = [str(LBCTL), "run", f"--kubeconfig={kubeconfig}", "--metrics-addr=127.0.0.1:0", *flags]
+@dataclass(frozen=True)
+class Box:
+    """A cloud set up on the local cluster, before lbctl: what lbctl and the suite need."""
+
+    cloud: str
+    kubeconfig: str
+    #: the loadBalancerClass lbctl serves for this cloud
+    lb_class: str
+    lbctl_flags: tuple[str, ...]
+    lbctl_env: Mapping[str, str] = field(default_factory=dict)
+    #: the suite's options this cloud needs beyond the class (LB-2's address)
+    suite_options: tuple[str, ...] = ()
+
+
+@contextmanager
+def lbctl_running(box: Box, log: Path, *, fault: str | None = None) -> Iterator[None]:
+    """lbctl as a host process with the box's provider, logging to `log`; with
+    `fault` (a name in tests.cloudbox.faults) its provider is broken so."""
+    command = [sys.executable, "-m", "tests.cloudbox.faults", fault] if fault else [str(LBCTL)]
+    argv = [
+        *command,
+        "run",
+        f"--kubeconfig={box.kubeconfig}",
+        "--metrics-addr=127.0.0.1:0",
+        *box.lbctl_flags,
+    ]
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **box.lbctl_env}
         )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

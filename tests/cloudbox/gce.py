@@ -1,13 +1,11 @@
-"""The gce column's box: the GCE fake, its network in the router, lbctl with gce."""
+"""The gce column's box: the GCE fake, its network in the router, lbctl's gce flags."""
 
 from __future__ import annotations
 
-import subprocess
 from contextlib import ExitStack
-from pathlib import Path
 
 from localcluster import outside
-from tests.cloudbox.base import running_cluster, set_provider_ids, start_lbctl
+from tests.cloudbox.base import Box, running_cluster, set_provider_ids
 from tests.fakes.gce import GCEFake
 from tests.fakes.gce.network import GceNetwork
 
@@ -22,8 +20,8 @@ ADDRESSES = ("198.18.2.1", "198.18.2.254")
 STATIC_IP = "198.18.2.250"
 
 
-def open_box(stack: ExitStack, log: Path) -> str:
-    """Set everything up (undone by `stack`); the class lbctl serves."""
+def open_box(stack: ExitStack) -> Box:
+    """Set the cloud up (undone by `stack`)."""
     kubeconfig, nodes = running_cluster()
     fake = GCEFake(project=PROJECT, region=REGION, address_range=ADDRESSES).start()
     stack.callback(fake.stop)
@@ -33,25 +31,17 @@ def open_box(stack: ExitStack, log: Path) -> str:
     network = GceNetwork(fake, namespace=outside.ROUTER_NETNS, ingress="eth1", egress="eth0")
     network.start()
     stack.callback(network.stop)
-    lbctl = start_lbctl(
-        kubeconfig,
-        [
+    return Box(
+        cloud="gce",
+        kubeconfig=kubeconfig,
+        lb_class=CLASS,
+        lbctl_flags=(
             "--provider=gce",
             f"--gce-project={PROJECT}",
             f"--gce-region={REGION}",
             f"--gce-endpoint={fake.endpoint}",
             f"--load-balancer-class={CLASS}",
             "--cluster-id=box",
-        ],
-        log,
+        ),
+        suite_options=(f"--conformance-lb-ip={STATIC_IP}",),
     )
-    stack.callback(_stop, lbctl)
-    return CLASS
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
