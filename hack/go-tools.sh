@@ -3,8 +3,11 @@
 # and cached under ~/.cache/lbctl/tools/<name>-<version>/:
 #
 #   actionlint  lints .github/workflows (github.com/rhysd/actionlint), built from its Go module
-#   tofu        OpenTofu, for `tofu fmt -check` and `tofu validate` of terraform/,
-#               built from its Go module
+#   hclfmt      HCL's own formatter (github.com/hashicorp/hcl/v2/cmd/hclfmt): the
+#               layout `terraform fmt` enforces (hclwrite.Format), in 20 s cold
+#   tofu        OpenTofu, for `tofu validate` (and its fmt -check) of terraform/ where
+#               the registry is reachable, built from its Go module: 9 min cold on
+#               two CPUs, so it is built only when validate can run (hack/test.sh)
 #   checkov     static analysis of terraform/ and .github/, in a venv of its own:
 #               its pins (boto3 1.35, packaging 23 among them) conflict with the
 #               project's, so it cannot live in .venv
@@ -19,6 +22,7 @@
 set -euo pipefail
 
 ACTIONLINT_VERSION=v1.7.12
+HCL_VERSION=v2.25.0
 TOFU_VERSION=v1.12.6
 CHECKOV_VERSION=3.3.30
 TOOLS_DIR=${LBCTL_TOOLS_DIR:-$HOME/.cache/lbctl/tools}
@@ -29,6 +33,7 @@ trap 'if [[ -n $building ]]; then chmod -R u+w "$building"; rm -rf "$building"; 
 bin_path() {
   case $1 in
     actionlint) echo "$TOOLS_DIR/actionlint-$ACTIONLINT_VERSION/bin/actionlint" ;;
+    hclfmt) echo "$TOOLS_DIR/hclfmt-$HCL_VERSION/bin/hclfmt" ;;
     tofu) echo "$TOOLS_DIR/tofu-$TOFU_VERSION/bin/tofu" ;;
     checkov) echo "$TOOLS_DIR/checkov-$CHECKOV_VERSION/bin/checkov" ;;
     *) echo "go-tools: unknown tool $1" >&2; return 2 ;;
@@ -43,6 +48,16 @@ build_actionlint() {
   tmp=$(mktemp -d "$TOOLS_DIR/.actionlint.XXXXXX")
   building=$tmp
   GOBIN=$tmp/bin go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  mv "$tmp" "$dest"
+  building=""
+}
+
+build_hclfmt() {
+  local dest tmp
+  dest=$TOOLS_DIR/hclfmt-$HCL_VERSION
+  tmp=$(mktemp -d "$TOOLS_DIR/.hclfmt.XXXXXX")
+  building=$tmp
+  GOBIN=$tmp/bin go install "github.com/hashicorp/hcl/v2/cmd/hclfmt@$HCL_VERSION"
   mv "$tmp" "$dest"
   building=""
 }
@@ -104,7 +119,7 @@ fi
 command -v go >/dev/null || { echo "go-tools: Go is required" >&2; exit 1; }
 mkdir -p "$TOOLS_DIR"
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(actionlint tofu checkov)
+[[ ${#tools[@]} -gt 0 ]] || tools=(actionlint hclfmt checkov)
 for tool in "${tools[@]}"; do
   if ! built "$tool"; then
     echo "go-tools: building $tool"

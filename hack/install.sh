@@ -32,12 +32,13 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
-# The checks' own tools (actionlint, OpenTofu, checkov), cached by version;
+# The checks' own tools (actionlint, hclfmt, checkov), cached by version;
 # actionlint runs Debian's shellcheck (above) on the workflows' scripts.
 # checkov's venv is mostly downloads: fetch it while the Go builds use the CPUs.
+# (OpenTofu is built by hack/test.sh only where `tofu validate` can run.)
 hack/go-tools.sh checkov &
 checkov=$!
-hack/go-tools.sh actionlint tofu
+hack/go-tools.sh actionlint hclfmt
 
 # Build (or find cached) the upstream binaries the tests and demo use (and kubectl).
 .venv/bin/python -m localcluster.build all

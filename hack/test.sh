@@ -19,18 +19,26 @@ step "import contracts"
 
 step "workflows: actionlint"
 "$(hack/go-tools.sh path actionlint)" -no-color
-tofu=$(hack/go-tools.sh path tofu)
-# A TF_CLI_CONFIG_FILE naming no file only makes tofu print warnings.
-[[ -z ${TF_CLI_CONFIG_FILE:-} || -e $TF_CLI_CONFIG_FILE ]] || unset TF_CLI_CONFIG_FILE
-step "terraform: tofu fmt -check"
-"$tofu" fmt -check -recursive -diff terraform
-step "terraform: tofu validate"
+step "terraform: hclfmt (the layout terraform fmt enforces)"
+hclfmt=$(hack/go-tools.sh path hclfmt)
+unformatted=0
+while IFS= read -r -d '' file; do
+  "$hclfmt" "$file" | diff -u "$file" - || unformatted=1
+done < <(find terraform \( -name '*.tf' -o -name '*.tfvars' \) -print0 | sort -z)
+((unformatted == 0)) || { echo "terraform/: the files above are not formatted (terraform fmt)"; exit 1; }
+step "terraform: tofu fmt -check and validate"
 # validate needs each configuration's providers, which `tofu init` fetches
 # from the OpenTofu registry: LBCTL_TOFU_INIT=online (ci.yml on GitHub's
 # runners) fetches them, LBCTL_TOFU_PLUGIN_DIR names a local provider mirror;
 # otherwise (as on machines that reach no such registry) it is skipped, and
+# OpenTofu is not even built (9 min on two CPUs, for nothing): hclfmt above,
 # the structure tests (tests/unit/infra) and checkov check what they can.
 if [[ ${LBCTL_TOFU_INIT:-} == online || -n ${LBCTL_TOFU_PLUGIN_DIR:-} ]]; then
+  hack/go-tools.sh tofu
+  tofu=$(hack/go-tools.sh path tofu)
+  # A TF_CLI_CONFIG_FILE naming no file only makes tofu print warnings.
+  [[ -z ${TF_CLI_CONFIG_FILE:-} || -e $TF_CLI_CONFIG_FILE ]] || unset TF_CLI_CONFIG_FILE
+  "$tofu" fmt -check -recursive -diff terraform
   for dir in terraform/*/; do
     work=$(mktemp -d) # init writes a lock file and .terraform: not into the tree
     cp -r "$dir". "$work/"
@@ -41,9 +49,10 @@ if [[ ${LBCTL_TOFU_INIT:-} == online || -n ${LBCTL_TOFU_PLUGIN_DIR:-} ]]; then
     rm -rf "$work"
   done
 else
-  echo "SKIPPED tofu validate: the providers come from the OpenTofu registry, which this"
-  echo "machine cannot reach (set LBCTL_TOFU_INIT=online where it can, or"
-  echo "LBCTL_TOFU_PLUGIN_DIR to a provider mirror); tests/unit/infra and checkov check the structure"
+  echo "SKIPPED tofu fmt -check and validate: the providers come from the OpenTofu registry,"
+  echo "which this machine cannot reach (set LBCTL_TOFU_INIT=online where it can, or"
+  echo "LBCTL_TOFU_PLUGIN_DIR to a provider mirror); hclfmt, tests/unit/infra and checkov"
+  echo "check what they can"
 fi
 step "checkov: terraform/ and .github/"
 "$(hack/go-tools.sh path checkov)" --quiet --compact --skip-download \
