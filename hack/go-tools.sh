@@ -42,25 +42,19 @@ bin_path() {
 
 # Build into a temporary directory and rename it into place, so a cache
 # directory exists only when its binary is complete.
-build_actionlint() {
-  local dest tmp
-  dest=$TOOLS_DIR/actionlint-$ACTIONLINT_VERSION
-  tmp=$(mktemp -d "$TOOLS_DIR/.actionlint.XXXXXX")
+# `go install PACKAGE@VERSION` into TOOLS_DIR/NAME-VERSION/bin.
+go_install() {
+  local name=$1 package=$2 version=$3 dest tmp
+  dest=$TOOLS_DIR/$name-$version
+  tmp=$(mktemp -d "$TOOLS_DIR/.$name.XXXXXX")
   building=$tmp
-  GOBIN=$tmp/bin go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  GOBIN=$tmp/bin go install "$package@$version"
   mv "$tmp" "$dest"
   building=""
 }
 
-build_hclfmt() {
-  local dest tmp
-  dest=$TOOLS_DIR/hclfmt-$HCL_VERSION
-  tmp=$(mktemp -d "$TOOLS_DIR/.hclfmt.XXXXXX")
-  building=$tmp
-  GOBIN=$tmp/bin go install "github.com/hashicorp/hcl/v2/cmd/hclfmt@$HCL_VERSION"
-  mv "$tmp" "$dest"
-  building=""
-}
+build_actionlint() { go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"; }
+build_hclfmt() { go_install hclfmt github.com/hashicorp/hcl/v2/cmd/hclfmt "$HCL_VERSION"; }
 
 build_tofu() {
   local dest tmp gomod
