@@ -74,7 +74,7 @@ def test_every_load_balancer_id_passes_or_skips_with_its_reason(box: Box) -> Non
 def test_a_broken_provider_fails_the_id_that_covers_it(box: Box, fault: Fault) -> None:
     report = REPORTS / fault.id
     with lbctl_running(box, report / "lbctl.log", fault=fault.id):
-        code = run_suite(box, report, "-k", fault.test, "--conformance-lb-timeout=60")
+        code = run_suite(box, report, "-k", fault.test, "--conformance-lb-timeout=30")
     assert code == 1, f"{fault.id}: the suite exited {code}, not 1 (failed): {report}"
     result, message = id_result(report / "conformance.xml", fault.conformance_id)
     assert result == "fail", f"{fault.id}: {fault.conformance_id} is {result}: {message}"
