@@ -11,10 +11,14 @@ client routes only 198.18.0.0/15, via the router; hosts route the client's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from tests.netns import Host, Topology, sh
+from lbcommon.model import KUBE_PROXY_HEALTH_PORT
+from tests.netns import Host, Topology, leftover_namespaces, sh
+from tests.netns.servers import NodeServer
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,43 @@ def add_outside(topo: Topology, *, router_index: int = 2) -> Outside:
     sh("ip", "-n", client_ns, "route", "add", "198.18.0.0/15", "via", f"{prefix}.1")
     sh("ip", "netns", "exec", router.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     return Outside(router, client_ns, IPv4Address(f"{prefix}.10"), f"{prefix}.0/24")
+
+
+@dataclass
+class NodesBehindRouter:
+    """Hosts standing for nodes, each running a NodeServer, and a client one routed
+    hop away: the world of the clouds' data-plane tests."""
+
+    topo: Topology
+    outside: Outside
+    hosts: dict[str, Host]
+    servers: dict[str, NodeServer]
+
+
+@contextmanager
+def nodes_behind_router(
+    names: Sequence[str], *, tcp_ports: tuple[int, ...], setup: Callable[[Host], None] | None = None
+) -> Iterator[NodesBehindRouter]:
+    """A Topology with a host per name (from .30 on), each answering on `tcp_ports`
+    and kube-proxy's health port, routed back to the client; `setup` runs on each
+    host first. Everything is gone afterwards (checked)."""
+    topo = Topology()
+    servers: dict[str, NodeServer] = {}
+    with topo:
+        try:
+            outside = add_outside(topo)
+            hosts = {}
+            for index, name in enumerate(names):
+                host = topo.add_host(name, 30 + index)
+                outside.route_back(host)
+                if setup is not None:
+                    setup(host)
+                servers[name] = NodeServer(
+                    name, host.ns, tcp_ports=tcp_ports, health_port=KUBE_PROXY_HEALTH_PORT
+                )
+                hosts[name] = host
+            yield NodesBehindRouter(topo, outside, hosts, servers)
+        finally:
+            for server in servers.values():
+                server.close()
+    assert not leftover_namespaces(topo.prefix)

@@ -23,15 +23,15 @@ import pytest
 
 from lbcommon.clock import FakeClock
 from lbcommon.desired import desired_load_balancer
-from lbcommon.model import KUBE_PROXY_HEALTH_PORT, NodeInfo, SessionAffinity
+from lbcommon.model import NodeInfo, SessionAffinity
 from lbctl.metrics import Metrics
 from lbctl.providers.aws import AwsProvider
 from tests.fakes.aws import CLUSTER_ID, ZONES, MotoServer, vpc_with_nodes
 from tests.fakes.aws_network import AwsNetwork
 from tests.integration.providers.aws.conftest import FAST_RETRY
-from tests.netns import Host, Topology, leftover_namespaces
-from tests.netns.routed import Outside, add_outside
-from tests.netns.servers import NodeServer, tcp_ask
+from tests.netns.routed import NodesBehindRouter as World
+from tests.netns.routed import nodes_behind_router
+from tests.netns.servers import tcp_ask
 from tests.services import service_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -40,36 +40,12 @@ NODE_PORT = 30080
 UID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 
 
-@dataclass
-class World:
-    topo: Topology
-    outside: Outside
-    hosts: list[Host]
-    servers: dict[str, NodeServer]
-
-
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
-    topo = Topology()
-    servers: dict[str, NodeServer] = {}
-    with topo:
-        try:
-            outside = add_outside(topo)
-            hosts = []
-            for index in range(3):
-                host = topo.add_host(f"node-{index}", 30 + index)
-                outside.route_back(host)
-                servers[host.role] = NodeServer(
-                    host.role, host.ns, tcp_ports=(NODE_PORT,), health_port=KUBE_PROXY_HEALTH_PORT
-                )
-                hosts.append(host)
-            yield World(topo, outside, hosts, servers)
-        finally:
-            for server in servers.values():
-                server.close()
-    assert not leftover_namespaces(topo.prefix)
+    with nodes_behind_router(("node-0", "node-1", "node-2"), tcp_ports=(NODE_PORT,)) as world:
+        yield world
 
 
 @dataclass
@@ -88,13 +64,13 @@ def cloud(world: World, moto: MotoServer, aws: tuple[Any, Any]) -> Iterator[Clou
     others = [f"198.19.{n}.0/24" for n in (1, 2, 3) if n != subnet.network_address.packed[2]]
     vpc, ids = vpc_with_nodes(
         ec2,
-        [(host.role, str(host.ip)) for host in world.hosts],
+        [(host.role, str(host.ip)) for host in world.hosts.values()],
         vpc_cidr="198.19.0.0/16",
         subnets=(str(subnet), *others[:2]),
     )
     nodes = [
         NodeInfo(name=h.role, internal_ip=str(h.ip), zone=ZONES[0], provider_id=ids[h.role])
-        for h in world.hosts
+        for h in world.hosts.values()
     ]
     provider = AwsProvider(
         elbv2=elbv2,

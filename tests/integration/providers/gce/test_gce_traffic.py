@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TypeVar
 
@@ -30,7 +29,7 @@ import pytest
 
 from lbcommon.clock import RealClock
 from lbcommon.errors import LbctlError, TemporaryError
-from lbcommon.model import KUBE_PROXY_HEALTH_PORT, SessionAffinity
+from lbcommon.model import SessionAffinity
 from lbctl.providers.common.retry import RetryPolicy
 from lbctl.providers.gce import GceProvider
 from tests.fakes.gce import GCEFake
@@ -45,9 +44,10 @@ from tests.integration.providers.gce.helpers import (
     service_lb,
 )
 from tests.integration.providers.gce.test_gce_crash import SCENARIOS, Killed, KillSwitch, _clean_run
-from tests.netns import Host, Topology, leftover_namespaces
-from tests.netns.routed import Outside, add_outside
-from tests.netns.servers import NodeServer, tcp_ask
+from tests.netns import Host
+from tests.netns.routed import NodesBehindRouter as World
+from tests.netns.routed import nodes_behind_router
+from tests.netns.servers import tcp_ask
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -59,65 +59,32 @@ NODES = ("node-0", "node-1", "node-2")
 ZONE = f"{REGION}-a"
 
 
-@dataclass
-class World:
-    topo: Topology
-    outside: Outside
-    nodes: dict[str, Host]
-    servers: dict[str, NodeServer]
-
-    @property
-    def client_ns(self) -> str:
-        return self.outside.client_ns
-
-    @property
-    def client_ip(self) -> IPv4Address:
-        return self.outside.client_ip
-
-    @property
-    def router(self) -> Host:
-        return self.outside.router
+def _accept_forwarding_rule_ips(host: Host) -> None:
+    """As kube-proxy does for an ingress with ipMode VIP."""
+    rules = (
+        "table ip fake_kube_proxy {\n  chain pre { type nat hook prerouting "
+        "priority dstnat; policy accept;\n"
+        f"    ip daddr {FR_CIDR} redirect\n  }}\n}}\n"
+    )
+    host.run("nft", "-f", "-", stdin=rules)
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
-    topo = Topology()
-    servers: dict[str, NodeServer] = {}
-    with topo:
-        try:
-            outside = add_outside(topo)
-            nodes = {}
-            for index, name in enumerate(NODES):
-                host = topo.add_host(name, 30 + index)
-                outside.route_back(host)
-                # kube-proxy with ipMode VIP: the forwarding-rule IPs are accepted locally
-                rules = (
-                    "table ip fake_kube_proxy {\n  chain pre { type nat hook prerouting "
-                    "priority dstnat; policy accept;\n"
-                    f"    ip daddr {FR_CIDR} redirect\n  }}\n}}\n"
-                )
-                host.run("nft", "-f", "-", stdin=rules)
-                servers[name] = NodeServer(
-                    name, host.ns, tcp_ports=(80,), health_port=KUBE_PROXY_HEALTH_PORT
-                )
-                nodes[name] = host
-            yield World(topo, outside, nodes, servers)
-        finally:
-            for server in servers.values():
-                server.close()
-    assert not leftover_namespaces(topo.prefix)
+    with nodes_behind_router(NODES, tcp_ports=(80,), setup=_accept_forwarding_rule_ips) as world:
+        yield world
 
 
 @pytest.fixture
 def gce(world: World, fake: GCEFake) -> Iterator[tuple[GCEFake, list[Node]]]:
     """The conftest's fake, with the world's nodes as instances and its data plane."""
     nodes = []
-    for name, host in world.nodes.items():
+    for name, host in world.hosts.items():
         fake.seed_instance(name, zone=ZONE, ip=str(host.ip), tags=[TAG])
         nodes.append(Node(name, ZONE, str(host.ip)))
-    network = GceNetwork(fake, namespace=world.router.ns, ingress="eth1", egress="eth0")
+    network = GceNetwork(fake, namespace=world.outside.router.ns, ingress="eth1", egress="eth0")
     network.start()
     try:
         yield fake, nodes
@@ -134,7 +101,7 @@ def built(make_provider: ProviderFactory) -> GceProvider:
 
 def ask(world: World, ip: str, *, timeout: float = 1.0) -> tuple[str, str] | None:
     """(node that answered, client address it saw) for one connection, or None."""
-    answer = tcp_ask(world.client_ns, IPv4Address(ip), 80, timeout=timeout)
+    answer = tcp_ask(world.outside.client_ns, IPv4Address(ip), 80, timeout=timeout)
     if not answer:
         return None
     node, seen = answer.split()[:2]
@@ -160,7 +127,8 @@ def test_traffic_reaches_every_instance_unchanged(
     [ingress] = built.ensure(service_lb(nodes))
     until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
     got = ask(world, ingress.ip)
-    assert got is not None and got[1] == str(world.client_ip), "the client address was not kept"
+    client = str(world.outside.client_ip)
+    assert got is not None and got[1] == client, "the client address was not kept"
 
 
 def test_an_instance_failing_the_pool_health_check_gets_no_new_connections(
@@ -180,7 +148,7 @@ def test_firewall_source_ranges_decide_who_connects(
     """The provider's firewall admits the listed range only; a firewall that admits the
     wrong sources (a provider bug, flipped here in the fake) cuts the client off."""
     fake, nodes = gce
-    [ingress] = built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",)))
+    [ingress] = built.ensure(service_lb(nodes, ranges=(f"{world.outside.client_ip}/32",)))
     until("the listed client connects", lambda: ask(world, ingress.ip) is not None)
     with fake.store.lock:
         for (_, name), body in fake.store.tables["firewalls"].items():
@@ -267,11 +235,12 @@ def test_a_throttling_api_still_converges_and_keeps_serving(
     )
     ingress = _converge(lambda: built.ensure(service_lb(nodes)))[0]
     until("every instance answering", lambda: set(spread(world, ingress.ip)) == set(NODES))
+    client = f"{world.outside.client_ip}/32"
     with Stream(world, ingress.ip) as stream:
-        _converge(lambda: built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",))))
+        _converge(lambda: built.ensure(service_lb(nodes, ranges=(client,))))
         time.sleep(1)
     assert stream.failure_ratio < 0.01, f"{stream.failed} of {stream.ok + stream.failed} failed"
-    assert built.ensure(service_lb(nodes, ranges=(f"{world.client_ip}/32",))) == (ingress,)
+    assert built.ensure(service_lb(nodes, ranges=(client,))) == (ingress,)
     retries = _retry_gaps(fake.calls)
     assert retries, "no throttled call was retried: the fault did not bite"
     assert min(retries) >= 1.0, f"retried sooner than Retry-After: 1 ({min(retries):.2f} s)"
