@@ -15,6 +15,7 @@ from kubernetes import client, config
 from localcluster.state import ClusterRecord, state_dir
 
 LBCTL = Path(sys.executable).with_name("lbctl")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class BoxError(RuntimeError):
@@ -83,7 +84,11 @@ def lbctl_running(box: Box, log: Path, *, fault: str | None = None) -> Iterator[
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **box.lbctl_env}
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **box.lbctl_env},
+            cwd=ROOT,  # where `-m tests.cloudbox.faults` imports from
         )
     try:
         yield
