@@ -36,6 +36,20 @@ def running_cluster() -> tuple[str, list[ClusterNode]]:
     return record.kubeconfig, [ClusterNode(n.name, n.address) for n in record.nodes]
 
 
+def serves_no_cloud_yet() -> bool:
+    """A ready local cluster runs and none of its Nodes has a providerID, so any
+    cloud's box may use it (a cluster serves one cloud: providerID is set once)."""
+    try:
+        kubeconfig, _ = running_cluster()
+    except BoxError:
+        return False
+    api = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        return not any(n.spec.provider_id for n in client.CoreV1Api(api).list_node().items)
+    finally:
+        api.close()
+
+
 def set_provider_ids(kubeconfig: str, ids: Mapping[str, str]) -> None:
     """Give each Node its providerID (node name -> providerID), once."""
     api = config.new_client_from_config(config_file=kubeconfig)
