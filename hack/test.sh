@@ -22,10 +22,13 @@ step "workflows: actionlint"
 step "terraform: hclfmt (the layout terraform fmt enforces)"
 hclfmt=$(hack/go-tools.sh path hclfmt)
 unformatted=0
+checked=0
 while IFS= read -r -d '' file; do
   "$hclfmt" "$file" | diff -u "$file" - || unformatted=1
+  checked=$((checked + 1))
 done < <(find terraform \( -name '*.tf' -o -name '*.tfvars' \) -print0 | sort -z)
 ((unformatted == 0)) || { echo "terraform/: the files above are not formatted (terraform fmt)"; exit 1; }
+echo "terraform/: $checked files, all laid out as terraform fmt does"
 step "terraform: tofu fmt -check and validate"
 # validate needs each configuration's providers, which `tofu init` fetches
 # from the OpenTofu registry: LBCTL_TOFU_INIT=online (ci.yml on GitHub's
