@@ -17,11 +17,13 @@ every `poll` seconds):
 - firewall rules filter what reaches the instances: an instance is a target
   of a forwarding rule's port only if an enabled INGRESS rule on the fake's
   network allows that protocol and port for one of its tags (or for every
-  instance, without targetTags); the rule's sourceRanges are the only
-  clients admitted. Per instance rules that differ in their source ranges
-  are merged per port (the union), a simplification nodeproxy's per-listener
-  ranges force, and health-check probes are not subject to firewalls (GCE's
-  come from its own ranges, which the node rule admits).
+  instance, without targetTags) and, if the rule has destinationRanges, for
+  the forwarding rule's IP (GCE delivers packets addressed to it); the
+  rule's sourceRanges are the only clients admitted. Per instance rules that
+  differ in their source ranges are merged per port (the union), a
+  simplification nodeproxy's per-listener ranges force, and health-check
+  probes are not subject to firewalls (GCE's come from its own ranges, which
+  the node rule admits).
 
 The forwarding itself is nodeproxy's engine (`nodeproxy.nft`, one listener
 per forwarding-rule port), with its egress on another interface than its
@@ -66,9 +68,17 @@ class FirewallRule:
     sources: tuple[IPv4Network, ...]
     tags: frozenset[str]  # empty: every instance
     allowed: tuple[tuple[str, int, int], ...]  # (protocol, first, last)
+    destinations: tuple[IPv4Network, ...] = ()  # empty: any destination
 
-    def admits(self, protocol: str, port: int, instance: Instance) -> bool:
+    def reaches(self, destination: IPv4Address) -> bool:
+        return not self.destinations or any(destination in d for d in self.destinations)
+
+    def admits(
+        self, protocol: str, port: int, instance: Instance, destination: IPv4Address
+    ) -> bool:
         if self.tags and not self.tags & instance.tags:
+            return False
+        if not self.reaches(destination):
             return False
         return any(
             proto in (protocol, "all") and first <= port <= last
@@ -110,25 +120,35 @@ def _firewalls(resources: Mapping[str, JSON], network: str) -> list[FirewallRule
                 allowed.append((str(entry["IPProtocol"]).lower(), first, last))
         rules.append(
             FirewallRule(
-                sources=tuple(
-                    n
-                    for n in map(ipaddress.ip_network, body.get("sourceRanges") or [])
-                    if isinstance(n, IPv4Network)
-                ),
+                sources=_networks(body.get("sourceRanges")),
                 tags=frozenset(body.get("targetTags") or ()),
                 allowed=tuple(allowed),
+                destinations=_networks(body.get("destinationRanges")),
             )
         )
     return rules
 
 
+def _networks(ranges: list[str] | None) -> tuple[IPv4Network, ...]:
+    networks = (ipaddress.ip_network(r, strict=False) for r in ranges or [])
+    return tuple(n for n in networks if isinstance(n, IPv4Network))
+
+
 def _open_ports(
-    firewalls: list[FirewallRule], protocol: str, first: int, last: int, members: list[Instance]
+    firewalls: list[FirewallRule],
+    protocol: str,
+    ports: tuple[int, int],
+    members: list[Instance],
+    destination: IPv4Address,
 ) -> list[int]:
-    """The ports of first..last that a firewall rule opens on one of `members`."""
+    """The ports of first..last that a firewall rule opens to `destination` on one of
+    `members`."""
+    first, last = ports
     found: set[int] = set()
     for fw in firewalls:
         if fw.tags and not any(fw.tags & m.tags for m in members):
+            continue
+        if not fw.reaches(destination):
             continue
         for proto, low, high in fw.allowed:
             if proto in (protocol, "all"):
@@ -169,13 +189,17 @@ def plan(snapshot: Mapping[str, Mapping[str, JSON]], *, network: str = "default"
         affinity = AFFINITY_SECONDS if pool.get("sessionAffinity") == "CLIENT_IP" else None
         # A rule forwards its whole range (upstream's 80-8081 for ports 80 and
         # 8081), but only ports some firewall opens on a member get through.
-        ports = _open_ports(firewalls, protocol.lower(), first, last, members)
+        ip = IPv4Address(rule["IPAddress"])
+        ports = _open_ports(firewalls, protocol.lower(), (first, last), members, ip)
         if len(ports) > MAX_PORTS:
             problems.append(f"{rule['name']}: {len(ports)} open ports (at most {MAX_PORTS})")
             continue
         for port in ports:
             admitting = [
-                (instance, [fw for fw in firewalls if fw.admits(protocol.lower(), port, instance)])
+                (
+                    instance,
+                    [fw for fw in firewalls if fw.admits(protocol.lower(), port, instance, ip)],
+                )
                 for instance in members
             ]
             sources = sorted(
@@ -196,7 +220,7 @@ def plan(snapshot: Mapping[str, Mapping[str, JSON]], *, network: str = "default"
             )
             listener = Listener(
                 service=ServiceKey(f"gce/{rule['name']}"),
-                ip=IPv4Address(rule["IPAddress"]),
+                ip=ip,
                 protocol=Protocol(protocol),
                 port=port,
                 # No admitting rule: nothing reaches any instance (GCE denies

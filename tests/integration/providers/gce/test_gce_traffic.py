@@ -56,6 +56,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FR_CIDR = "198.18.0.0/22"
 T = TypeVar("T")
 NODES = ("node-0", "node-1", "node-2")
+OTHER_UID = "9a8b7c6d-5e4f-3a2b-1c0d-ffeeddccbbaa"
 ZONE = f"{REGION}-a"
 
 
@@ -155,6 +156,23 @@ def test_firewall_source_ranges_decide_who_connects(
             if name.startswith("k8s-fw-"):
                 body["sourceRanges"] = ["198.18.0.250/32"]
     until("the client cut off", lambda: ask(world, ingress.ip, timeout=0.5) is None, timeout=5)
+
+
+def test_another_load_balancers_open_firewall_does_not_open_this_one(
+    world: World, gce: tuple[GCEFake, list[Node]], built: GceProvider
+) -> None:
+    """Firewall rules apply per destination: the provider gives each its forwarding
+    rule's IP as destinationRanges, and another load balancer's rule open to every
+    source on the same port and nodes admits nobody to this one."""
+    _, nodes = gce
+    [closed] = built.ensure(
+        service_lb(nodes, uid=OTHER_UID, name="closed", ranges=("198.18.0.250/32",))
+    )
+    [open_to_all] = built.ensure(service_lb(nodes))
+    # The data plane programs all it sees at once: the open one answering means
+    # the closed one (built first) is programmed too.
+    until("the open one answering", lambda: ask(world, open_to_all.ip) is not None)
+    assert ask(world, closed.ip, timeout=0.5) is None, "the closed one admitted the client"
 
 
 def test_client_ip_affinity_keeps_a_client_on_one_instance(
