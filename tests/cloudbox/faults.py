@@ -4,15 +4,15 @@ A fault is a bug a provider could plausibly ship, made by wrapping the
 provider's pure spec function (Service -> what to build) in the lbctl process
 the box starts (`python -m tests.cloudbox.faults FAULT run ...`), so the API
 calls, the fake cloud and its data plane are all the real ones: only what the
-provider asks for is wrong. tests/cloudbox/test_caught.py runs the matching
+provider asks for is wrong. tests/cloudbox/test_columns.py runs the matching
 conformance id against each and requires it to fail with a message that names
 what broke. Production code has no hook for this.
 
 - gce `first-range-only`: the firewall admits only the first of the Service's
   loadBalancerSourceRanges: LB-3 (whose runner is in the second) must fail,
   naming the ranges. (A gce firewall that admits too much is invisible to
-  traffic: GCE delivers packets to the ingress IP unchanged and kube-proxy
-  filters them by the same ranges on every node. Upstream kube-proxy does.)
+  traffic: GCE delivers packets to the ingress IP unchanged, and kube-proxy
+  filters traffic to a VIP-mode ingress by the same ranges on every node.)
 - aws `open-firewall`: the security group admits 0.0.0.0/0 whatever
   loadBalancerSourceRanges say: LB-3 must fail, naming the ranges (an NLB
   with instance targets delivers to node ports, which kube-proxy does not
