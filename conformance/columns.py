@@ -29,8 +29,8 @@ class Cell:
         return f"{self.result}: {self.note}" if self.note else self.result
 
 
-def read_column(xml: str) -> dict[str, Cell]:
-    """id -> Cell from one run's `conformance.xml`."""
+def read_results(xml: str) -> dict[str, Cell]:
+    """id -> Cell from one run's `conformance.xml`, each note whole."""
     cells = {}
     for case in ET.fromstring(xml).iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
@@ -40,8 +40,13 @@ def read_column(xml: str) -> dict[str, Cell]:
             found = case.find(tag)
             if found is not None and result != "not run":
                 note = found.get("message") or ""
-        cells[case.get("name") or ""] = Cell(result, one_line(note, 120))
+        cells[case.get("name") or ""] = Cell(result, note)
     return cells
+
+
+def read_column(xml: str) -> dict[str, Cell]:
+    """id -> Cell from one run's `conformance.xml`, notes cut to fit a table cell."""
+    return {i: Cell(c.result, one_line(c.note, 120)) for i, c in read_results(xml).items()}
 
 
 def table(columns: Mapping[str, Mapping[str, Cell]]) -> str:

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from conformance.columns import read_results
 from localcluster import outside
 from tests.cloudbox import BOXES
-from tests.cloudbox.base import Box, lbctl_running
+from tests.cloudbox.base import ROOT, Box, lbctl_running
 from tests.cloudbox.faults import FAULTS, Fault
 
 pytestmark = pytest.mark.cloudbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 #: the suite's ids for load balancers: what a provider changes
 SUITE = ROOT / "conformance" / "test_loadbalancer.py"
@@ -76,20 +75,11 @@ def test_a_broken_provider_fails_the_id_that_covers_it(box: Box, fault: Fault) -
     with lbctl_running(box, report / "lbctl.log", fault=fault.id):
         code = run_suite(box, report, "-k", fault.test, "--conformance-lb-timeout=30")
     assert code == 1, f"{fault.id}: the suite exited {code}, not 1 (failed): {report}"
-    result, message = id_result(report / "conformance.xml", fault.conformance_id)
+    results = read_results((report / "conformance.xml").read_text(encoding="utf-8"))
+    assert fault.conformance_id in results, f"{report}: no {fault.conformance_id}"
+    result, message = results[fault.conformance_id].result, results[fault.conformance_id].note
     assert result == "fail", f"{fault.id}: {fault.conformance_id} is {result}: {message}"
     assert fault.named in message, (
         f"{fault.id}: {fault.conformance_id} failed without naming {fault.named}: {message}"
     )
     print(f"{fault.id}: {fault.conformance_id} failed: {message}")
-
-
-def id_result(xml: Path, conformance_id: str) -> tuple[str, str]:
-    """(result, failure message) of one id in a run's conformance.xml."""
-    for case in ET.parse(xml).iter("testcase"):
-        if case.get("name") == conformance_id:
-            props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            failure = case.find("failure")
-            message = failure.get("message", "") if failure is not None else ""
-            return props.get("result") or "not run", message
-    raise AssertionError(f"{xml} has no {conformance_id}")
